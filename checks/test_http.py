@@ -1,0 +1,73 @@
+"""HTTP endpoints answer as the runbooks expect (health endpoints, admin health, readiness)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.smoke, pytest.mark.predeploy]
+
+
+@pytest.mark.runbook("platform#http-status")
+@pytest.mark.severity("critical")
+def test_endpoint_returns_expected_status(http_response, target, expect):
+    expected = " or ".join(str(code) for code in target.expected_statuses)
+    expect.that(
+        http_response.status in target.expected_statuses,
+        expected=f"HTTP {expected} from {target.method} {target.url}",
+        actual=f"HTTP {http_response.status}",
+    )
+
+
+@pytest.mark.runbook("platform#http-latency")
+def test_endpoint_answers_within_latency_budget(http_response, target, expect):
+    expect.at_most(http_response.latency_ms, target.max_latency_ms, what="response time", unit="ms")
+
+
+@pytest.mark.configured("body_contains")
+@pytest.mark.runbook("platform#http-content")
+def test_endpoint_body_contains_expected_text(http_response, target, expect):
+    snippet = " ".join(http_response.body[:120].split())
+    expect.that(
+        target.body_contains in http_response.body,
+        expected=f"body containing {target.body_contains!r}",
+        actual=f"body {snippet!r}",
+    )
+
+
+@pytest.mark.configured("json_fields")
+@pytest.mark.runbook("platform#http-content")
+def test_endpoint_json_fields_have_expected_values(http_response, target, expect):
+    wrong = []
+    for path, wanted in target.json_fields.items():
+        try:
+            seen = http_response.json_at(path)
+        except KeyError as missing:
+            wrong.append(f"{path}: missing ({missing.args[0]})")
+            continue
+        if seen != wanted:
+            wrong.append(f"{path}={seen!r} (want {wanted!r})")
+    expect.that(not wrong, expected="JSON fields " + ", ".join(
+        f"{p}={v!r}" for p, v in target.json_fields.items()), actual="; ".join(wrong))
+
+
+@pytest.mark.configured("headers")
+@pytest.mark.runbook("platform#http-headers")
+def test_endpoint_sends_required_headers(http_response, target, expect):
+    problems = []
+    for name, wanted in target.headers.items():
+        seen = http_response.headers.get(name.lower())
+        if seen is None:
+            problems.append(f"{name} missing")
+        elif wanted is not None and wanted not in seen:
+            problems.append(f"{name}: {seen!r} (want {wanted!r})")
+    expect.that(not problems, expected="headers " + ", ".join(target.headers), actual="; ".join(problems))
+
+
+@pytest.mark.runbook("platform#http-redirects")
+def test_endpoint_does_not_redirect_unexpectedly(http_response, target, expect):
+    redirected = 300 <= http_response.status < 400 and http_response.status not in target.expected_statuses
+    expect.that(
+        not redirected,
+        expected="a direct answer (redirects are not followed unless follow_redirects: true)",
+        actual=f"HTTP {http_response.status} redirect to {http_response.redirect_location}",
+    )

@@ -1,0 +1,1 @@
+"""The environment file model: one module per section, assembled by :mod:`opsverify.config.model`."""

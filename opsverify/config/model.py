@@ -1,0 +1,242 @@
+"""The typed environment model and its loader.
+
+One YAML file per environment (``environments/<name>.yaml``)::
+
+    name: staging
+    tier: staging                 # dev | staging | production: picks default thresholds and safety
+    allow: [read_only, mutating]  # production defaults to [read_only]
+    defaults: {timeout_s: 5, tls_min_days: {warn: 30, critical: 14}}
+    http: [...]
+    tls: [...]
+
+:func:`load_environment` validates a file once, before collection; every problem becomes a
+:class:`~opsverify.errors.ConfigError` naming the file and the key path (``http[0].status``).
+Defaults are filled in one place: :meth:`Environment.fill_defaults`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, create_model, model_validator
+
+from opsverify.config.base import NAME_PATTERN, SECTIONS, Safety, Strict, Target
+from opsverify.config.secrets import SecretRef, iter_secret_refs
+from opsverify.config.thresholds import Threshold
+from opsverify.errors import ConfigError
+
+
+class Tier(str, Enum):
+    """How careful to be: picks default thresholds and the default allowed safety classes."""
+
+    dev = "dev"
+    staging = "staging"
+    production = "production"
+
+
+TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
+    Tier.dev: {
+        "tls_min_days": {"warn": 14, "critical": 7},
+        "http_latency_ms": {"warn": 1000, "critical": 2000},
+        "credential_min_days": {"warn": 14, "critical": 3},
+    },
+    Tier.staging: {
+        "tls_min_days": {"warn": 30, "critical": 14},
+        "http_latency_ms": {"warn": 500, "critical": 1000},
+        "credential_min_days": {"warn": 30, "critical": 7},
+    },
+    Tier.production: {
+        "tls_min_days": {"warn": 30, "critical": 14},
+        "http_latency_ms": {"warn": 400, "critical": 800},
+        "credential_min_days": {"warn": 30, "critical": 14},
+    },
+}
+
+TIER_ALLOW: dict[Tier, list[Safety]] = {
+    Tier.dev: [Safety.read_only, Safety.mutating, Safety.disruptive],
+    Tier.staging: [Safety.read_only, Safety.mutating],
+    Tier.production: [Safety.read_only],
+}
+
+
+class Defaults(Strict):
+    """Environment-wide defaults; a target's own value always wins. Unset ones come from the tier."""
+
+    timeout_s: float = Field(default=5.0, gt=0, le=300)
+    tls_min_days: Threshold | None = None
+    http_latency_ms: Threshold | None = None
+    credential_min_days: Threshold | None = None
+    max_credential_age_days: float = Field(default=90, gt=0)
+
+    def for_tier(self, tier: Tier) -> Defaults:
+        """A copy with every unset threshold taken from ``tier``'s defaults."""
+        filled = self.model_copy()
+        for key, value in TIER_DEFAULTS[tier].items():
+            if getattr(filled, key) is None:
+                setattr(filled, key, Threshold.model_validate(value))
+        return filled
+
+
+class EnvironmentBase(Strict):
+    """Fields every environment has; the sections are added from the registry."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    tier: Tier = Tier.dev
+    allow: list[Safety] | None = None
+    description: str = ""
+    defaults: Defaults = Field(default_factory=Defaults)
+    source: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _fill(self) -> EnvironmentBase:
+        self.defaults = self.defaults.for_tier(self.tier)
+        if self.allow is None:
+            self.allow = list(TIER_ALLOW[self.tier])
+        for key in SECTIONS:
+            targets: list[Target] = getattr(self, key, None) or []
+            seen: set[str] = set()
+            for index, target in enumerate(targets):
+                if target.name in seen:
+                    raise ValueError(f"{key}[{index}].name: duplicate target name {target.name!r}")
+                seen.add(target.name)
+                target.fill_defaults(self.defaults)
+        return self
+
+    @property
+    def allowed(self) -> set[Safety]:
+        return set(self.allow or [])
+
+    def targets(self, key: str) -> list[Target]:
+        """The targets of section ``key`` (empty when the file has none)."""
+        return list(getattr(self, key, None) or [])
+
+    def target(self, key: str, name: str) -> Target:
+        for target in self.targets(key):
+            if target.name == name:
+                return target
+        raise KeyError(f"{self.name}: no {key} target named {name!r}")
+
+    def secret_refs(self) -> list[SecretRef]:
+        return iter_secret_refs(self)
+
+
+def _discover_sections() -> None:
+    import opsverify.config as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in {"base", "model", "secrets", "thresholds", "loader"}:
+            importlib.import_module(f"opsverify.config.{info.name}")
+
+
+@lru_cache(maxsize=1)
+def environment_model() -> type[EnvironmentBase]:
+    """The environment model with every registered section (discovered once)."""
+    _discover_sections()
+    fields: dict[str, Any] = {
+        key: (list[spec.model] | None, Field(default=None, description=spec.doc))  # type: ignore[name-defined]
+        for key, spec in sorted(SECTIONS.items())
+    }
+    model: type[EnvironmentBase] = create_model("Environment", __base__=EnvironmentBase, **fields)
+    return model
+
+
+Environment = EnvironmentBase
+
+
+def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
+    parts: list[str] = []
+    node = data
+    label = ""
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+            if isinstance(node, list) and item < len(node):
+                node = node[item]
+                if isinstance(node, dict) and isinstance(node.get("name"), str):
+                    label = node["name"]
+            continue
+        if item in {"function-after[_from_number(), Threshold]", "list[...]"}:
+            continue
+        if item.startswith(("function-", "json-or-python", "union[", "literal[", "tagged-union")):
+            continue
+        parts.append(("." if parts else "") + item)
+        node = node.get(item) if isinstance(node, dict) else None
+    path = "".join(parts)
+    return f"{path} (target {label!r})" if label else path
+
+
+def load_environment(path: Path) -> EnvironmentBase:
+    """Read and validate one environment file; raises :class:`ConfigError` naming file and key."""
+    shown = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(shown, "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(shown, "", f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(shown, "", f"not valid YAML ({where}{problem})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(shown, "", "must be a mapping of keys (name, tier, sections ...)")
+    data.setdefault("name", path.stem)
+    model = environment_model()
+    try:
+        env = model.model_validate(data, context={"base_dir": str(path.parent.resolve())})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first.get("loc", ()))
+        message = first.get("msg", "invalid value")
+        if first.get("type") == "extra_forbidden":
+            known = _known_keys(model, loc, data)
+            message = "unknown key" + (f" (known keys: {', '.join(known)})" if known else "")
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        more = len(exc.errors()) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(shown, _key_path(loc, data) or "(top level)", message) from None
+    env.source = shown
+    return env
+
+
+def _known_keys(model: type[EnvironmentBase], loc: tuple[int | str, ...], data: Any) -> list[str]:
+    """The keys allowed where an unknown key was found (best effort, for the error message)."""
+    current: Any = model
+    for item in loc[:-1]:
+        if isinstance(item, int):
+            continue
+        fields = getattr(current, "model_fields", {})
+        field = fields.get(item)
+        if field is None:
+            return []
+        annotation = field.annotation
+        current = _model_in(annotation)
+        if current is None:
+            return []
+    fields = getattr(current, "model_fields", {})
+    return sorted(
+        (f.alias or name) for name, f in fields.items() if name not in {"source"}
+    )
+
+
+def _model_in(annotation: Any) -> Any:
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, Strict):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,151 @@
+"""Secret references and the redactor that keeps their values out of every output.
+
+An environment file never holds a secret value, only a reference::
+
+    token: {env: VAULT_TOKEN}          # the value of $VAULT_TOKEN
+    creds: {file: /run/secrets/nats}   # the contents of a file (path relative to the env file)
+
+A reference is resolved lazily, by the probe that needs it (``ref.reveal()``); a missing secret makes
+only the checks that need it *error* (``SecretMissing``). Every revealed value is registered with the
+process-wide :data:`REDACTOR`, which every writer and the console report pass their text through.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
+
+from opsverify.errors import SecretMissing
+
+MASK = "••••••"
+
+
+class Redactor:
+    """Replaces every known secret value in a text with a mask. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, value: str) -> None:
+        """Register a secret value (and each of its non-trivial lines) for redaction."""
+        with self._lock:
+            for candidate in {value, value.strip(), *value.splitlines()}:
+                candidate = candidate.strip()
+                if len(candidate) >= 4:
+                    self._values.add(candidate)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every registered secret replaced by a mask."""
+        if not text:
+            return text
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for value in values:
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def redact_obj(self, obj: Any) -> Any:
+        """Redact every string inside a JSON-like structure."""
+        if isinstance(obj, str):
+            return self.redact(obj)
+        if isinstance(obj, dict):
+            return {k: self.redact_obj(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [self.redact_obj(v) for v in obj]
+        return obj
+
+    def known(self) -> int:
+        with self._lock:
+            return len(self._values)
+
+
+REDACTOR = Redactor()
+
+
+class SecretRef(BaseModel):
+    """A reference to a secret: ``{env: NAME}`` or ``{file: PATH}``. Its repr never holds the value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str | None = None
+    file: str | None = None
+    base_dir: str | None = None  # set by the loader: the environment file's directory
+
+    @model_validator(mode="before")
+    @classmethod
+    def _base_dir_from_context(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and info.context and "base_dir" not in data:
+            data = {**data, "base_dir": info.context.get("base_dir")}
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret reference needs exactly one of 'env' or 'file'")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How the reference is named in messages (never the value)."""
+        return f"${self.env}" if self.env else f"file {self.path}"
+
+    @property
+    def path(self) -> Path:
+        assert self.file is not None
+        path = Path(os.path.expanduser(self.file))
+        if not path.is_absolute() and self.base_dir:
+            path = Path(self.base_dir) / path
+        return path
+
+    def reveal(self) -> str:
+        """The secret value; raises :class:`SecretMissing` naming the reference when absent."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise SecretMissing(f"secret {self.env} is not set")
+        else:
+            try:
+                value = self.path.read_text()
+            except OSError as exc:
+                raise SecretMissing(
+                    f"secret file {self.path} cannot be read ({exc.strerror or exc})"
+                ) from None
+            if not value.strip():
+                raise SecretMissing(f"secret file {self.path} is empty")
+        REDACTOR.add(value)
+        return value.strip() if self.env is None else value
+
+    def try_register(self) -> None:
+        """Register the value for redaction if it resolves; never raises."""
+        try:
+            self.reveal()
+        except SecretMissing:
+            pass
+
+    def __repr__(self) -> str:
+        return f"SecretRef({self.label})"
+
+    __str__ = __repr__
+
+
+def iter_secret_refs(obj: Any) -> list[SecretRef]:
+    """Every :class:`SecretRef` inside a model (recursively)."""
+    found: list[SecretRef] = []
+    if isinstance(obj, SecretRef):
+        found.append(obj)
+    elif isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            found.extend(iter_secret_refs(getattr(obj, name)))
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            found.extend(iter_secret_refs(value))
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            found.extend(iter_secret_refs(value))
+    return found

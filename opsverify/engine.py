@@ -1,0 +1,278 @@
+"""The probe engine: every check's network work, run concurrently on one event loop (DESIGN.md §7).
+
+pytest runs tests one after another; the engine lets the suite cost about its slowest probe instead of
+the sum. After collection, the plugin submits the probes of every selected, allowed item; each check
+then blocks only on its own probe's result.
+
+- A probe is an ``async def probe(ctx: ProbeContext) -> T`` identified by a :class:`ProbeKey`
+  (probe name, environment, target, item). Identical keys run once and share the result.
+- At most ``concurrency`` probes run at once (a semaphore); each has its own timeout, counted from
+  when it starts running, not from when it was queued.
+- Sync-only libraries run in the engine's thread pool: ``await ctx.run_sync(fn, *args)``.
+- Errors are :mod:`opsverify.errors` types; anything else becomes :class:`ProbeCrashed` (one line).
+
+Example::
+
+    engine = Engine(concurrency=64)
+    fut = engine.submit(ProbeKey("http.response", "staging", "gateway"), fetch, ctx_factory, 5.0)
+    response = engine.result(ProbeKey("http.response", "staging", "gateway"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from opsverify.errors import CouldNotVerify, OpsverifyError, ProbeCrashed, ProbeTimeout, one_line
+
+T = TypeVar("T")
+DEFAULT_CONCURRENCY = 128
+
+
+@dataclass(frozen=True, order=True)
+class ProbeKey:
+    """Identity of one probe run: identical keys share one run and one result."""
+
+    probe: str
+    env: str
+    target: str
+    item: str | None = None
+
+    def __str__(self) -> str:
+        tail = f"/{self.item}" if self.item else ""
+        return f"{self.probe}@{self.env}-{self.target}{tail}"
+
+
+@dataclass
+class ProbeContext(Generic[T]):
+    """What a probe gets: its key, the environment and target models, its timeout and the engine.
+
+    ``phase`` is what the probe is doing right now ("connecting", "TLS handshake"); a timeout
+    message names it, so a stall says where it stalled.
+    """
+
+    key: ProbeKey
+    env: Any
+    target: Any
+    item: Any
+    timeout: float
+    engine: Engine
+    phase: str = "waiting for an answer"
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking library call in the engine's worker threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.engine.executor, lambda: fn(*args))
+
+    async def depend(self, probe: str, *, item: str | None = None) -> Any:
+        """The result of another probe of the same target (shared, run once)."""
+        key = ProbeKey(probe, self.key.env, self.key.target, item)
+        return await asyncio.wrap_future(self.engine.submit_registered(key))
+
+    def resource(self, name: str, factory: Callable[[], Any]) -> Any:
+        """A per-engine shared object (a client, a connection), created once, closed at shutdown."""
+        return self.engine.resource(name, factory)
+
+
+ProbeFn = Callable[[ProbeContext[Any]], Awaitable[Any]]
+
+
+@dataclass
+class ProbeRequest:
+    """Everything needed to run a probe later: the function and how to build its context."""
+
+    fn: ProbeFn
+    env: Any
+    target: Any
+    item: Any
+    timeout: float
+
+
+@dataclass
+class EngineStats:
+    """Counters the self-tests and the benchmark read."""
+
+    started: int = 0
+    deduplicated: int = 0
+    running: int = 0
+    peak_running: int = 0
+    finished: int = 0
+    started_keys: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Runs probes on a private event loop in a background thread (started on first use)."""
+
+    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY, threads: int = 32) -> None:
+        if concurrency < 1:
+            raise ValueError("probe concurrency must be at least 1")
+        self.concurrency = concurrency
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="opsverify-probe"
+        )
+        self.stats = EngineStats()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._lock = threading.Lock()
+        self._futures: dict[ProbeKey, concurrent.futures.Future[Any]] = {}
+        self._requests: dict[ProbeKey, ProbeRequest] = {}
+        self._resources: dict[str, Any] = {}
+        self._closed = False
+        self.request_factory: Callable[[ProbeKey], ProbeRequest] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._loop is not None
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                if self._closed:
+                    raise RuntimeError("the probe engine is shut down")
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    self._semaphore = asyncio.Semaphore(self.concurrency)
+                    ready.set()
+                    loop.run_forever()
+
+                self._thread = threading.Thread(target=run, name="opsverify-engine", daemon=True)
+                self._thread.start()
+                ready.wait(5)
+                self._loop = loop
+            return self._loop
+
+    def shutdown(self) -> None:
+        """Cancel outstanding probes, close shared resources and stop the loop."""
+        with self._lock:
+            self._closed = True
+            loop = self._loop
+        if loop is None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            return
+        for fut in list(self._futures.values()):
+            fut.cancel()
+
+        async def close_resources() -> None:
+            for resource in list(self._resources.values()):
+                closer = getattr(resource, "aclose", None) or getattr(resource, "close", None)
+                if closer is None:
+                    continue
+                try:
+                    result = closer()
+                    if asyncio.iscoroutine(result):
+                        await asyncio.wait_for(result, 2)
+                except Exception:  # noqa: BLE001 - best effort at shutdown
+                    pass
+            self._resources.clear()
+
+        try:
+            asyncio.run_coroutine_threadsafe(close_resources(), loop).result(5)
+        except Exception:  # noqa: BLE001
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread:
+            self._thread.join(5)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- resources -------------------------------------------------------------------------------
+    def resource(self, name: str, factory: Callable[[], Any]) -> Any:
+        """Create-once shared object (must be called from the engine loop or be thread-safe)."""
+        with self._lock:
+            if name not in self._resources:
+                self._resources[name] = factory()
+            return self._resources[name]
+
+    # -- submitting ------------------------------------------------------------------------------
+    def register(self, key: ProbeKey, request: ProbeRequest) -> None:
+        """Remember how to run ``key`` without starting it (so a dependency can start it later)."""
+        with self._lock:
+            self._requests.setdefault(key, request)
+
+    def submit(self, key: ProbeKey, request: ProbeRequest) -> concurrent.futures.Future[Any]:
+        """Start ``key`` unless it is already started; return its (shared) future."""
+        self.register(key, request)
+        return self.submit_registered(key)
+
+    def submit_registered(self, key: ProbeKey) -> concurrent.futures.Future[Any]:
+        with self._lock:
+            existing = self._futures.get(key)
+            if existing is not None:
+                self.stats.deduplicated += 1
+                return existing
+            request = self._requests.get(key)
+        if request is None and self.request_factory is not None:
+            request = self.request_factory(key)
+            self.register(key, request)
+        if request is None:
+            raise KeyError(f"no probe registered for {key}")
+        loop = self._ensure_loop()
+        with self._lock:
+            existing = self._futures.get(key)
+            if existing is not None:
+                return existing
+            future = asyncio.run_coroutine_threadsafe(self._run(key, request), loop)
+            self._futures[key] = future
+            self.stats.started += 1
+            self.stats.started_keys.append(str(key))
+            return future
+
+    def is_submitted(self, key: ProbeKey) -> bool:
+        with self._lock:
+            return key in self._futures
+
+    def result(self, key: ProbeKey, request: ProbeRequest | None = None) -> Any:
+        """Block until ``key``'s result is there; raise its error (an :mod:`opsverify.errors` type)."""
+        future = self.submit(key, request) if request is not None else self.submit_registered(key)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise ProbeCrashed(f"probe {key.probe} was cancelled (the run is stopping)") from None
+
+    async def _run(self, key: ProbeKey, request: ProbeRequest) -> Any:
+        assert self._semaphore is not None
+        async with self._semaphore:
+            self.stats.running += 1
+            self.stats.peak_running = max(self.stats.peak_running, self.stats.running)
+            ctx: ProbeContext[Any] = ProbeContext(
+                key=key,
+                env=request.env,
+                target=request.target,
+                item=request.item,
+                timeout=request.timeout,
+                engine=self,
+            )
+            started = time.monotonic()
+            try:
+                return await asyncio.wait_for(request.fn(ctx), request.timeout)
+            except (asyncio.TimeoutError, TimeoutError):
+                raise ProbeTimeout(
+                    f"no answer within {request.timeout:g} s ({ctx.phase})"
+                ) from None
+            except OpsverifyError:
+                raise
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - translated at the boundary
+                raise ProbeCrashed(f"{key.probe} probe failed: {one_line(exc)}") from exc
+            finally:
+                self.stats.running -= 1
+                self.stats.finished += 1
+                ctx.phase = f"finished after {time.monotonic() - started:.3f} s"
+
+
+def translate_os_error(exc: BaseException, where: str) -> CouldNotVerify:
+    """A short :class:`~opsverify.errors.Unreachable` for a socket-level failure at ``where``."""
+    from opsverify.errors import Unreachable
+
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return Unreachable(f"{where}: {reason}")

@@ -1,0 +1,78 @@
+"""Every exception opsverify raises, in one place.
+
+Hierarchy::
+
+    OpsverifyError                 base; str() is a one-line, secret-free cause
+    ├── ConfigError                an environment / policy / runbook file is wrong  → usage error (exit 4)
+    ├── SandboxError               a local sandbox service could not be started or stopped
+    ├── CouldNotVerify             the check could not see the system              → outcome "error"
+    │   ├── Unreachable            refused, reset, DNS failure, no route, TLS handshake failure
+    │   ├── ProbeTimeout           no answer within the probe's timeout
+    │   ├── SecretMissing          a secret reference points at nothing
+    │   ├── UnexpectedResponse     the system answered, but not in a shape we can read
+    │   └── ProbeCrashed           a probe raised something we did not expect (a bug or an odd library)
+    └── CheckFailed (also AssertionError)  the system is NOT as expected         → outcome "failed"
+
+Library exceptions are translated at the boundary (``raise Unreachable(...) from exc``), so that
+checks and reports only ever see these types.
+"""
+
+from __future__ import annotations
+
+
+class OpsverifyError(Exception):
+    """Base of all opsverify errors. ``str(err)`` is one line, free of secrets."""
+
+
+class ConfigError(OpsverifyError):
+    """A file the user wrote is wrong: names the file, the key path and the problem."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        self.file = file
+        self.key = key
+        self.problem = problem
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {problem}")
+
+
+class SandboxError(OpsverifyError):
+    """A local sandbox / self-test service could not be started, reached or stopped."""
+
+
+class CouldNotVerify(OpsverifyError):
+    """The check could not observe the system; its outcome is ``error``, not ``failed``."""
+
+
+class Unreachable(CouldNotVerify):
+    """Connection refused or reset, DNS failure, no route, TLS handshake failure."""
+
+
+class ProbeTimeout(CouldNotVerify):
+    """The system did not answer within the probe's timeout."""
+
+
+class SecretMissing(CouldNotVerify):
+    """A secret reference (environment variable or file) does not resolve."""
+
+
+class UnexpectedResponse(CouldNotVerify):
+    """The system answered in a shape the probe cannot interpret."""
+
+
+class ProbeCrashed(CouldNotVerify):
+    """A probe raised an exception opsverify did not translate: reported as an error, one line."""
+
+
+class CheckFailed(AssertionError, OpsverifyError):
+    """The system is not as the runbook expects: target, expected, actual and action."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def one_line(exc: BaseException) -> str:
+    """A single-line description of any exception, for ``error`` outcomes."""
+    text = " ".join(str(exc).split())
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name

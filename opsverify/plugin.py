@@ -1,0 +1,430 @@
+"""The opsverify pytest plugin: options, markers, parametrization, safety, engine, outcomes, reports.
+
+Data flow (DESIGN.md §3): ``--env`` files are validated in ``pytest_configure`` (a bad file is a usage
+error, exit 4, before anything is collected or probed) → ``pytest_generate_tests`` parametrizes each
+check over its section's targets → safety classes skip what the environment does not allow → the
+engine starts every selected item's probes concurrently → each check asserts on its own result →
+one :class:`~opsverify.results.CheckRecord` per check → writers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _pytest._code.code import ReprEntry, ReprExceptionInfo, ReprFileLocation, ReprTraceback
+
+from opsverify import __version__
+from opsverify.config.base import Safety, Target
+from opsverify.config.model import EnvironmentBase
+from opsverify.config.secrets import REDACTOR
+from opsverify.engine import DEFAULT_CONCURRENCY
+from opsverify.errors import CheckFailed, OpsverifyError, one_line
+from opsverify.expect import CheckNotes, Expect
+from opsverify.results import CheckRecord, RunInfo, utc_now
+from opsverify.session import Case, OvSession, case_of, known_environments, section_of, system_of
+from opsverify.writers import allure_env, summary_json, summary_md
+
+MARKERS = {
+    "smoke": "quick post-deploy / on-call checks: `pytest -m smoke --env staging`",
+    "predeploy": "checks a promotion gate requires before a release goes to production",
+    "slo": "service-level objective checks (latency, error rate, cache hit ratio ...)",
+    "rotation": "credential rotation checks; verify the phase selected by --phase or the env file",
+    "mutating": "safety class: writes something (a canary message, a consumer group, an invocation)",
+    "disruptive": "safety class: may degrade the system (bursts to trigger 429s, connection caps)",
+    "runbook(id)": "the runbook step this check verifies, e.g. runbook('vault#sealed')",
+    "severity(level)": "blocker | critical | normal | minor | trivial (Allure severity, report order)",
+    "configured(*fields)": "run only against targets that set these config fields",
+    "each(field)": "run once per element of the target's list field (e.g. topics)",
+}
+
+NOTES_KEY = pytest.StashKey[CheckNotes]()
+SESSION_KEY = pytest.StashKey[OvSession]()
+PROP = "opsverify"
+
+
+# -- options & configuration ---------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("opsverify", "opsverify operational checks")
+    group.addoption("--env", action="append", default=[], metavar="NAME",
+                    help="environment to verify (environments/NAME.yaml); repeatable")
+    group.addoption("--env-file", action="append", default=[], metavar="PATH",
+                    help="environment file outside environments/; repeatable")
+    group.addoption("--reports-dir", default=None, metavar="DIR",
+                    help="where junit.xml, allure-results/, summary.json, summary.md go (default: reports/)")
+    group.addoption("--no-reports", action="store_true", default=False,
+                    help="write no report files")
+    group.addoption("--probe-concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                    help=f"probes in flight at once (default {DEFAULT_CONCURRENCY}; 1 = sequential)")
+    group.addoption("--phase", default=None, choices=["before", "overlap", "after"],
+                    help="credential rotation phase the rotation checks verify")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return config.pluginmanager.hasplugin("dsession")
+
+
+def _wants_checks(config: pytest.Config) -> bool:
+    return bool(config.getoption("env") or config.getoption("env_file"))
+
+
+def reports_dir(config: pytest.Config) -> Path:
+    chosen = config.getoption("reports_dir")
+    return Path(chosen) if chosen else config.rootpath / "reports"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    if config.getoption("probe_concurrency") < 1:
+        raise pytest.UsageError("--probe-concurrency must be at least 1")
+    session = OvSession.create(
+        config.rootpath,
+        config.getoption("env"),
+        config.getoption("env_file"),
+        config.getoption("probe_concurrency"),
+        phase=config.getoption("phase"),
+    )
+    config.stash[SESSION_KEY] = session
+    if _wants_checks(config) and not config.getoption("no_reports") and not config.option.collectonly:
+        out = reports_dir(config)
+        out.mkdir(parents=True, exist_ok=True)
+        if not getattr(config.option, "xmlpath", None):
+            config.option.xmlpath = str(out / "junit.xml")
+        if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
+            config.option.allure_report_dir = str(out / "allure-results")
+            config.option.clean_alluredir = not _is_worker(config)
+    config._opsverify_started = utc_now()  # type: ignore[attr-defined]
+    config._opsverify_partial = {}  # type: ignore[attr-defined]
+    global _current_config
+    _current_config = config
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.engine.shutdown()
+
+
+def ov(config: pytest.Config) -> OvSession:
+    return config.stash[SESSION_KEY]
+
+
+# -- parametrization ------------------------------------------------------------------------------
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    section = section_of(metafunc.fixturenames)
+    if section is None:
+        return
+    session = ov(metafunc.config)
+    configured: list[str] = []
+    for marker in metafunc.definition.iter_markers("configured"):
+        configured.extend(marker.args)
+    each_marker = metafunc.definition.get_closest_marker("each")
+    each = each_marker.args[0] if each_marker else None
+    cases = session.cases(section, configured, each)
+    if cases:
+        metafunc.parametrize("ov_case", cases, ids=[c.id for c in cases])
+        return
+    envs = ", ".join(session.environments) or "no environment selected"
+    what = f"no {section} target" + (f" sets {' and '.join(configured)}" if configured else "")
+    if each:
+        what += f" with {each}"
+    metafunc.parametrize(
+        "ov_case",
+        [pytest.param(None, marks=pytest.mark.skip(reason=f"not configured: {what} in {envs}"))],
+        ids=["unconfigured"],
+    )
+
+
+# -- collection: runbook ids, safety ------------------------------------------------------------------
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    session = ov(config)
+    for item in items:
+        if "ov_case" not in getattr(item, "fixturenames", ()):
+            continue
+        for marker in item.iter_markers("runbook"):
+            step_id = marker.args[0] if marker.args else None
+            if step_id not in session.runbooks:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: unknown runbook step {step_id!r} (not found in runbooks/*.md)"
+                )
+        case = case_of(item)
+        if case is None:
+            continue
+        safety = session.safety_of(item, case)
+        env = session.environments[case.env]
+        if safety not in env.allowed:
+            allowed = ", ".join(s.value for s in env.allow or [])
+            item.add_marker(pytest.mark.skip(
+                reason=f"{safety.value} checks are not allowed in {env.name} "
+                f"({env.tier.value} tier allows: {allowed})"
+            ))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    if _wants_checks(config):
+        return
+    checks = [i for i in session.items if "ov_case" in getattr(i, "fixturenames", ())]
+    if checks:
+        directory = config.rootpath / "environments"
+        known = ", ".join(known_environments(directory)) or "none"
+        raise pytest.UsageError(
+            f"{len(checks)} checks selected but no environment given: add --env NAME "
+            f"(known environments: {known}) or --env-file PATH"
+        )
+
+
+# -- running: prefetch every selected item's probes -----------------------------------------------------
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    config = session.config
+    if config.option.collectonly or _is_controller(config) or _is_worker(config):
+        return
+    ov(config).prefetch(session.items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    config = item.config
+    if not _is_worker(config):
+        return
+    interactor = config.pluginmanager.getplugin("workerinteractor")
+    queued = getattr(interactor, "torun", None)
+    items = item.session.items
+    owned = [item]
+    if queued is not None:
+        try:
+            owned += [items[i] for i in list(queued) if isinstance(i, int) and i < len(items)]
+        except Exception:  # noqa: BLE001 - xdist internals: prefetching is an optimisation only
+            pass
+    ov(config).prefetch(owned)
+
+
+# -- fixtures every check can use ------------------------------------------------------------------
+@pytest.fixture
+def ov_case(request: pytest.FixtureRequest) -> Case:
+    """The (environment, target[, item]) this check runs against (set by parametrization)."""
+    raise pytest.UsageError(f"{request.node.nodeid}: ov_case was not parametrized")
+
+
+@pytest.fixture(scope="session")
+def ov_session(request: pytest.FixtureRequest) -> OvSession:
+    """The run's opsverify session (environments, runbooks, engine)."""
+    return ov(request.config)
+
+
+@pytest.fixture
+def environment(ov_case: Case, ov_session: OvSession) -> EnvironmentBase:
+    """The environment model this check runs in (``environment.tier``, ``environment.defaults``)."""
+    return ov_session.environments[ov_case.env]
+
+
+@pytest.fixture
+def target(ov_case: Case, ov_session: OvSession) -> Target:
+    """The target model this check runs against (e.g. an ``HttpTarget``)."""
+    return ov_session.target_of(ov_case)
+
+
+@pytest.fixture
+def target_item(request: pytest.FixtureRequest, ov_case: Case, ov_session: OvSession) -> Any:
+    """The sub-item (``@pytest.mark.each("topics")``) this check runs against, or ``None``."""
+    marker = request.node.get_closest_marker("each")
+    return ov_session.item_of(ov_case, marker.args[0] if marker else None)
+
+
+@pytest.fixture
+def expect(request: pytest.FixtureRequest, ov_case: Case, ov_session: OvSession) -> Expect:
+    """Assertion helpers bound to this check's target label and runbook step."""
+    marker = request.node.get_closest_marker("runbook")
+    step = ov_session.runbooks.step(marker.args[0]) if marker and marker.args else None
+    return Expect(ov_case.id, step, notes_of(request.node))
+
+
+@pytest.fixture
+def phase(ov_case: Case, ov_session: OvSession) -> str | None:
+    """The credential rotation phase this run verifies (``--phase``), or ``None``."""
+    return ov_session.phase
+
+
+def notes_of(item: pytest.Item) -> CheckNotes:
+    notes = item.stash.get(NOTES_KEY, None)
+    if notes is None:
+        notes = CheckNotes()
+        item.stash[NOTES_KEY] = notes
+    return notes
+
+
+# -- outcomes: classify, shorten, redact -----------------------------------------------------------
+def _short_repr(item: pytest.Item, kind: str, message: str) -> ReprExceptionInfo:
+    path, lineno, _ = item.reportinfo()
+    location = ReprFileLocation(str(path), (lineno or 0) + 1, kind)
+    crash = ReprFileLocation(str(path), (lineno or 0) + 1, message)
+    entry = ReprEntry([f"E   {line}" for line in message.splitlines()] or ["E"], None, None, location, "short")
+    return ReprExceptionInfo(ReprTraceback([entry], None, "short"), crash)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    case = case_of(item)
+    if case is None and "ov_case" not in getattr(item, "fixturenames", ()):
+        return
+    verbose_tb = item.config.option.tbstyle not in ("auto", "short", "line", "no")
+    kind: str | None = None
+    message = ""
+    excinfo = call.excinfo
+    if report.failed and excinfo is not None:
+        exc = excinfo.value
+        if isinstance(exc, CheckFailed):
+            kind, message = "failed", exc.message
+        elif isinstance(exc, OpsverifyError):
+            kind, message = "error", one_line(exc)
+        elif isinstance(exc, AssertionError):
+            kind, message = "failed", " ".join(str(exc).split()) or "assertion failed"
+        else:
+            kind, message = "error", f"check crashed: {one_line(exc)}"
+        message = REDACTOR.redact(message)
+        if not verbose_tb:
+            label = type(exc).__name__
+            report.longrepr = _short_repr(item, label, message)
+    elif report.skipped and isinstance(report.longrepr, tuple):
+        kind, message = "skipped", str(report.longrepr[2]).removeprefix("Skipped: ")
+    elif report.passed and report.when == "call":
+        kind = "passed"
+    if report.longrepr is not None and verbose_tb:
+        report.longrepr = REDACTOR.redact(str(report.longrepr))
+    report.sections = [(title, REDACTOR.redact(text)) for title, text in report.sections]
+    if kind is None:
+        return
+    session = ov(item.config)
+    notes = notes_of(item)
+    runbook = None
+    marker = item.get_closest_marker("runbook")
+    if marker and marker.args and marker.args[0] in session.runbooks:
+        step = session.runbooks.step(marker.args[0])
+        runbook = {"id": step.id, "title": step.title, "action": step.action, "link": step.link}
+    severity = item.get_closest_marker("severity")
+    safety = session.safety_of(item, case).value if case else Safety.read_only.value
+    blob = {
+        "kind": kind,
+        "when": report.when,
+        "message": message,
+        "env": case.env if case else None,
+        "target": case.target if case else None,
+        "item": case.item if case else None,
+        "system": system_of(case.section) if case else None,
+        "check": getattr(item, "originalname", item.name),
+        "markers": sorted({m.name for m in item.iter_markers()} - {"parametrize", "skip", "skipif"}),
+        "runbook": runbook,
+        "measured": notes.measured,
+        "warnings": notes.warnings,
+        "facts": notes.facts,
+        "safety": safety,
+        "severity": severity.args[0] if severity and severity.args else None,
+    }
+    report.user_properties.append((PROP, json.dumps(REDACTOR.redact_obj(blob))))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    blob = next((json.loads(v) for k, v in report.user_properties if k == PROP), None)
+    if blob is None:
+        return
+    config = _current_config
+    if config is None:
+        return
+    records: dict[str, CheckRecord] = config._opsverify_partial  # type: ignore[attr-defined]
+    record = records.get(report.nodeid)
+    if record is None:
+        record = CheckRecord(nodeid=report.nodeid, check=blob["check"], outcome="passed")
+        records[report.nodeid] = record
+    record.duration_s += float(report.duration)
+    for key in ("env", "target", "item", "system", "markers", "runbook", "safety", "severity"):
+        setattr(record, key, blob[key])
+    record.measured = blob["measured"]
+    record.warnings = blob["warnings"]
+    kind = blob["kind"]
+    if kind in ("failed", "error", "skipped") and record.outcome in ("passed",):
+        record.outcome = kind
+        record.message = blob["message"]
+        record.phase = report.when
+    elif kind == "passed" and record.outcome == "passed":
+        record.phase = "call"
+
+
+_current_config: pytest.Config | None = None
+
+
+# -- reports ----------------------------------------------------------------------------------------
+def _git_commit(root: Path) -> str | None:
+    env_commit = os.environ.get("GITHUB_SHA")
+    if env_commit:
+        return env_commit
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def collected_records(config: pytest.Config) -> list[CheckRecord]:
+    partial: dict[str, CheckRecord] = getattr(config, "_opsverify_partial", {})
+    return list(partial.values())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    ovs = ov(config)
+    ovs.engine.shutdown()
+    if _is_worker(config) or not _wants_checks(config) or config.getoption("no_reports"):
+        return
+    if config.option.collectonly:
+        return
+    for env in ovs.environments.values():
+        for ref in env.secret_refs():
+            ref.try_register()
+    records = collected_records(config)
+    run = RunInfo(
+        environments=list(ovs.environments),
+        started_at=config._opsverify_started,  # type: ignore[attr-defined]
+        finished_at=utc_now(),
+        opsverify_version=__version__,
+        git_commit=_git_commit(config.rootpath),
+        args=[REDACTOR.redact(a) for a in config.invocation_params.args],
+        phase=ovs.phase,
+        run_id=str(uuid.uuid4()),
+    )
+    out = reports_dir(config)
+    summary_json.write(out / "summary.json", run, records)
+    summary_md.write(out / "summary.md", run, records)
+    allure_dir = getattr(config.option, "allure_report_dir", None)
+    if allure_dir:
+        allure_env.write(Path(allure_dir), run, {n: e.tier.value for n, e in ovs.environments.items()})
+    config._opsverify_written = out  # type: ignore[attr-defined]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    records = collected_records(config)
+    warned = [r for r in records if r.warnings]
+    if warned:
+        terminalreporter.section("opsverify warnings", sep="-", yellow=True)
+        for record in warned:
+            for text in record.warnings:
+                terminalreporter.line(REDACTOR.redact(text))
+    written = getattr(config, "_opsverify_written", None)
+    if written is not None:
+        terminalreporter.line(f"opsverify: reports written to {written}/ (summary.md, summary.json, junit.xml, allure-results/)")

@@ -1,0 +1,70 @@
+"""Declaring probe fixtures: the bridge between a system's facade and the probe engine.
+
+A facade module (``fixtures/<system>.py``) turns each async probe into a pytest fixture::
+
+    @probe_fixture("http")
+    async def http_response(ctx: ProbeContext) -> HttpResponse:
+        '''The answer of the target's HTTP request.'''
+        return await http_probe.fetch(ctx)
+
+A check that takes ``http_response`` as an argument is parametrized over the ``http:`` targets of
+every selected environment (ids ``staging-gateway``); before the first check runs, the plugin starts
+the probes of all collected items concurrently, and the fixture just waits for its own result. A probe
+error (refused, timeout, missing secret ...) raises in the fixture, i.e. in the check's *setup*, so the
+outcome is ``error``, not ``failed``.
+
+``per_item=True`` keys the probe by the check's sub-item (``@pytest.mark.each("topics")``) instead
+of sharing one run across the target's items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from opsverify.engine import ProbeFn
+
+GRACE_S = 0.25  # the engine's backstop beyond a probe's own timeout, so the probe's message wins
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A registered probe: the fixture name, its section, the coroutine and how it is keyed."""
+
+    name: str
+    section: str
+    fn: ProbeFn
+    per_item: bool = False
+
+
+PROBES: dict[str, ProbeSpec] = {}
+
+
+def probe_fixture(
+    section: str, *, per_item: bool = False, name: str | None = None
+) -> Callable[[ProbeFn], Any]:
+    """Register ``fn`` as a probe of ``section`` and return a pytest fixture of the same name."""
+
+    def decorate(fn: ProbeFn) -> Any:
+        fixture_name = name or fn.__name__  # type: ignore[attr-defined]
+        spec = ProbeSpec(fixture_name, section, fn, per_item)
+        PROBES[fixture_name] = spec
+
+        def probe_result(ov_case: Any, ov_session: Any) -> Any:
+            return ov_session.probe_result(spec, ov_case)
+
+        probe_result.__doc__ = fn.__doc__
+        probe_result.__name__ = fixture_name
+        return pytest.fixture(name=fixture_name)(probe_result)
+
+    return decorate
+
+
+def probe_by_name(name: str) -> ProbeSpec:
+    try:
+        return PROBES[name]
+    except KeyError:
+        raise KeyError(f"no probe fixture named {name!r}") from None

@@ -1,0 +1,181 @@
+"""Start, wait for and stop local server processes (sandbox and self-tests).
+
+Every real server the sandbox or a self-test needs is started through
+:class:`ManagedProcess`: its own process group, its output in a log file, a
+bounded wait until it is ready, and a stop that kills only what it started.
+
+Example::
+
+    port = free_port()
+    proc = ManagedProcess.start(
+        ["nats-server", "-a", "127.0.0.1", "-p", str(port)],
+        log_path=tmp / "nats.log",
+    )
+    proc.wait_for_port("127.0.0.1", port, timeout_s=10)
+    ...
+    proc.stop()
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opsverify.errors import SandboxError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on ``host`` right now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_open(host: str, port: int, timeout_s: float = 0.2) -> bool:
+    """True when a TCP connect to ``host:port`` succeeds within ``timeout_s``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def venv_bin(name: str) -> str:
+    """Path of an executable installed in the running interpreter's environment.
+
+    Falls back to the bare name (found on ``PATH``) when it is not there.
+    """
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+@dataclass
+class ManagedProcess:
+    """A started server process, stopped by its process group id."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @classmethod
+    def start(
+        cls,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        preexec: Callable[[], None] | None = None,
+    ) -> ManagedProcess:
+        """Start ``argv`` in a new session with stdout/stderr appended to ``log_path``."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        with open(log_path, "ab") as log:
+            try:
+                popen = subprocess.Popen(  # noqa: S603 - argv is built by our own code
+                    list(argv),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=full_env,
+                    cwd=str(cwd) if cwd else None,
+                    start_new_session=True,
+                    preexec_fn=preexec,
+                )
+            except OSError as exc:
+                raise SandboxError(f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
+        return cls(name=name or Path(argv[0]).name, popen=popen, log_path=log_path)
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last ``lines`` lines of the process log (for error messages)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _check_alive(self) -> None:
+        code = self.popen.poll()
+        if code is not None:
+            raise SandboxError(
+                f"{self.name} exited with code {code} before it was ready; "
+                f"log {self.log_path}:\n{self.log_tail()}"
+            )
+
+    def wait_until(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
+        """Poll ``ready`` every 20 ms until it is true, the process dies, or time runs out."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if ready():
+                    return
+            except Exception:  # noqa: BLE001 - readiness probes may fail while starting
+                pass
+            time.sleep(0.02)
+        self._check_alive()
+        self.stop()
+        raise SandboxError(
+            f"{self.name} was not {what} within {timeout_s:g} s; log {self.log_path}:\n{self.log_tail()}"
+        )
+
+    def wait_for_port(self, host: str, port: int, timeout_s: float = 15.0) -> None:
+        """Wait until ``host:port`` accepts TCP connections."""
+        self.wait_until(lambda: port_is_open(host, port), timeout_s, f"listening on {host}:{port}")
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Terminate the process group, then kill it if it outlives ``grace_s``."""
+        stop_pid(self.popen.pid, grace_s)
+        try:
+            self.popen.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with ``pid`` exists (and is not a zombie we own)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def stop_pid(pid: int, grace_s: float = 5.0) -> None:
+    """SIGTERM the process group led by ``pid``; SIGKILL it if still alive after ``grace_s``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                return
+            time.sleep(0.05)

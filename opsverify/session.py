@@ -1,0 +1,252 @@
+"""Run-wide state of one pytest process: environments, runbooks, the engine, and the check cases.
+
+Example (inside the plugin)::
+
+    session = OvSession.from_options(config)
+    cases = session.cases_for(metafunc)      # parametrization of one check
+    session.prefetch(items)                  # start every probe of the selected items
+    session.probe_result(spec, case)         # what a probe fixture returns
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsverify.config.base import SECTIONS, Safety, Target
+from opsverify.config.model import EnvironmentBase, load_environment
+from opsverify.engine import Engine, ProbeKey, ProbeRequest
+from opsverify.errors import ConfigError
+from opsverify.probe_api import GRACE_S, PROBES, ProbeSpec
+from opsverify.runbooks import RunbookBook, load_runbooks
+
+SAFETY_MARKERS = {"mutating": Safety.mutating, "disruptive": Safety.disruptive}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One parametrization of a check: an environment, a target of a section, maybe a sub-item."""
+
+    env: str
+    section: str
+    target: str
+    item: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.env}-{self.target}" + (f"-{self.item}" if self.item else "")
+
+    def __str__(self) -> str:
+        return self.id
+
+
+@dataclass
+class OvSession:
+    """Everything the plugin keeps for one pytest process."""
+
+    environments: dict[str, EnvironmentBase]
+    runbooks: RunbookBook
+    engine: Engine
+    root: Path
+    phase: str | None = None
+    _prefetched: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        root: Path,
+        env_names: list[str],
+        env_files: list[str],
+        concurrency: int,
+        phase: str | None = None,
+    ) -> OvSession:
+        """Load every requested environment; raises ``pytest.UsageError`` naming file and key."""
+        envs: dict[str, EnvironmentBase] = {}
+        directory = root / "environments"
+        paths: list[Path] = []
+        for name in env_names:
+            path = _env_path(directory, name)
+            if path is None:
+                known = ", ".join(known_environments(directory)) or "none"
+                raise pytest.UsageError(
+                    f"unknown environment {name!r}: no {directory}/{name}.yaml "
+                    f"(known environments: {known}; or pass --env-file PATH)"
+                )
+            paths.append(path)
+        paths.extend(Path(p) for p in env_files)
+        for path in paths:
+            try:
+                env = load_environment(path)
+            except ConfigError as exc:
+                raise pytest.UsageError(f"environment file {exc}") from None
+            if env.name in envs:
+                raise pytest.UsageError(
+                    f"environment {env.name!r} is given twice ({envs[env.name].source} and {path})"
+                )
+            envs[env.name] = env
+        try:
+            book = load_runbooks(root / "runbooks")
+        except ConfigError as exc:
+            raise pytest.UsageError(f"runbook {exc}") from None
+        engine = Engine(concurrency=concurrency)
+        session = cls(environments=envs, runbooks=book, engine=engine, root=root, phase=phase)
+        engine.request_factory = session._request_for_key
+        return session
+
+    # -- parametrization -------------------------------------------------------------------------
+    def cases(self, section: str, configured: list[str], each: str | None) -> list[Case]:
+        """Every (environment, target[, item]) a check of ``section`` runs against."""
+        found: list[Case] = []
+        for env in self.environments.values():
+            for target in env.targets(section):
+                if any(not _is_set(getattr(target, attr, None)) for attr in configured):
+                    continue
+                if each:
+                    for sub in getattr(target, each, None) or []:
+                        found.append(Case(env.name, section, target.name, _item_name(sub)))
+                else:
+                    found.append(Case(env.name, section, target.name))
+        return found
+
+    def target_of(self, case: Case) -> Target:
+        return self.environments[case.env].target(case.section, case.target)
+
+    def item_of(self, case: Case, each: str | None) -> Any:
+        if case.item is None or each is None:
+            return None
+        target = self.target_of(case)
+        for sub in getattr(target, each, None) or []:
+            if _item_name(sub) == case.item:
+                return sub
+        raise KeyError(f"{case.id}: no {each} item {case.item!r}")
+
+    # -- safety ----------------------------------------------------------------------------------
+    def safety_of(self, item: pytest.Item, case: Case) -> Safety:
+        """The check's safety class (its markers), unless the target declares its own."""
+        declared = Safety.read_only
+        for marker, safety in SAFETY_MARKERS.items():
+            if item.get_closest_marker(marker) is not None:
+                if safety == Safety.disruptive or declared == Safety.read_only:
+                    declared = safety
+        target_safety = getattr(self.target_of(case), "safety", None)
+        return target_safety if target_safety is not None else declared
+
+    # -- probes ----------------------------------------------------------------------------------
+    def probe_key(self, spec: ProbeSpec, case: Case) -> ProbeKey:
+        return ProbeKey(spec.name, case.env, case.target, case.item if spec.per_item else None)
+
+    def _request_for_key(self, key: ProbeKey) -> ProbeRequest:
+        spec = PROBES[key.probe]
+        env = self.environments[key.env]
+        target = env.target(spec.section, key.target)
+        item = None
+        if key.item is not None:
+            for attr in _list_fields(target):
+                for sub in getattr(target, attr) or []:
+                    if _item_name(sub) == key.item:
+                        item = sub
+        return ProbeRequest(fn=spec.fn, env=env, target=target, item=item, timeout=target.timeout + GRACE_S)
+
+    def probe_result(self, spec: ProbeSpec, case: Case) -> Any:
+        """Wait for (starting if needed) the probe ``spec`` of ``case``; raise its error."""
+        key = self.probe_key(spec, case)
+        return self.engine.result(key, self._request_for_key(key))
+
+    def item_probe_keys(self, item: pytest.Item) -> list[ProbeKey]:
+        case = case_of(item)
+        if case is None:
+            return []
+        return [self.probe_key(PROBES[name], case) for name in item.fixturenames if name in PROBES]
+
+    def prefetch(self, items: Iterable[pytest.Item]) -> int:
+        """Start the probes of every item that will run (not skipped); returns how many were new."""
+        started = 0
+        for item in items:
+            if item.nodeid in self._prefetched:
+                continue
+            self._prefetched.add(item.nodeid)
+            if _statically_skipped(item):
+                continue
+            for key in self.item_probe_keys(item):
+                if not self.engine.is_submitted(key):
+                    self.engine.submit(key, self._request_for_key(key))
+                    started += 1
+        return started
+
+
+def case_of(item: pytest.Item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    value = callspec.params.get("ov_case")
+    return value if isinstance(value, Case) else None
+
+
+def _statically_skipped(item: pytest.Item) -> bool:
+    if item.get_closest_marker("skip") is not None:
+        return True
+    for marker in item.iter_markers("skipif"):
+        if marker.args and isinstance(marker.args[0], bool) and marker.args[0]:
+            return True
+        if marker.kwargs.get("condition") is True:
+            return True
+    return False
+
+
+def _is_set(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, (list, dict, str)) and not value:
+        return False
+    return True
+
+
+def _item_name(sub: Any) -> str:
+    if isinstance(sub, str):
+        return sub
+    name = getattr(sub, "name", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(sub, dict) and "name" in sub:
+        return str(sub["name"])
+    return str(sub)
+
+
+def _list_fields(target: Target) -> list[str]:
+    return [name for name in type(target).model_fields if isinstance(getattr(target, name), list)]
+
+
+def _env_path(directory: Path, name: str) -> Path | None:
+    for suffix in (".yaml", ".yml"):
+        path = directory / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def known_environments(directory: Path) -> list[str]:
+    if not directory.is_dir():
+        return []
+    return sorted({p.stem for p in directory.iterdir() if p.suffix in {".yaml", ".yml"}})
+
+
+def section_of(fixturenames: Iterable[str]) -> str | None:
+    """The section a check belongs to, from the probe fixtures it uses (``None``: not a check)."""
+    sections = {PROBES[name].section for name in fixturenames if name in PROBES}
+    if len(sections) > 1:
+        raise pytest.UsageError(
+            f"a check uses probes of several sections ({', '.join(sorted(sections))}); split it"
+        )
+    return next(iter(sections), None)
+
+
+def system_of(section: str) -> str:
+    spec = SECTIONS.get(section)
+    return spec.system if spec else section
