@@ -32,6 +32,7 @@ from opsverify.errors import CouldNotVerify, OpsverifyError, ProbeCrashed, Probe
 
 T = TypeVar("T")
 DEFAULT_CONCURRENCY = 128
+GRACE_S = 0.25  # the engine's backstop beyond a probe's own timeout, so the probe's own message wins
 
 
 @dataclass(frozen=True, order=True)
@@ -152,8 +153,10 @@ class Engine:
             return self._loop
 
     def shutdown(self) -> None:
-        """Cancel outstanding probes, close shared resources and stop the loop."""
+        """Cancel outstanding probes, close shared resources and stop the loop (idempotent)."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             loop = self._loop
         if loop is None:
@@ -253,7 +256,7 @@ class Engine:
             )
             started = time.monotonic()
             try:
-                return await asyncio.wait_for(request.fn(ctx), request.timeout)
+                return await asyncio.wait_for(request.fn(ctx), request.timeout + GRACE_S)
             except (asyncio.TimeoutError, TimeoutError):
                 raise ProbeTimeout(
                     f"no answer within {request.timeout:g} s ({ctx.phase})"

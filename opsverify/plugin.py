@@ -86,6 +86,9 @@ def reports_dir(config: pytest.Config) -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    from opsverify.sandbox.manager import state_dir
+
+    os.environ.setdefault("OPSVERIFY_SANDBOX_DIR", str(state_dir()))
     if config.getoption("probe_concurrency") < 1:
         raise pytest.UsageError("--probe-concurrency must be at least 1")
     session = OvSession.create(

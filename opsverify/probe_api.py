@@ -27,9 +27,6 @@ import pytest
 
 from opsverify.engine import ProbeFn
 
-GRACE_S = 0.25  # the engine's backstop beyond a probe's own timeout, so the probe's message wins
-
-
 @dataclass(frozen=True)
 class ProbeSpec:
     """A registered probe: the fixture name, its section, the coroutine and how it is keyed."""

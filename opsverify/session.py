@@ -22,7 +22,7 @@ from opsverify.config.base import SECTIONS, Safety, Target
 from opsverify.config.model import EnvironmentBase, load_environment
 from opsverify.engine import Engine, ProbeKey, ProbeRequest
 from opsverify.errors import ConfigError
-from opsverify.probe_api import GRACE_S, PROBES, ProbeSpec
+from opsverify.probe_api import PROBES, ProbeSpec
 from opsverify.runbooks import RunbookBook, load_runbooks
 
 SAFETY_MARKERS = {"mutating": Safety.mutating, "disruptive": Safety.disruptive}
@@ -152,7 +152,7 @@ class OvSession:
                 for sub in getattr(target, attr) or []:
                     if _item_name(sub) == key.item:
                         item = sub
-        return ProbeRequest(fn=spec.fn, env=env, target=target, item=item, timeout=target.timeout + GRACE_S)
+        return ProbeRequest(fn=spec.fn, env=env, target=target, item=item, timeout=target.timeout)
 
     def probe_result(self, spec: ProbeSpec, case: Case) -> Any:
         """Wait for (starting if needed) the probe ``spec`` of ``case``; raise its error."""

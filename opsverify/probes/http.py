@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import time
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ def ssl_context(ca_bundle: str | None, verify: bool, base_dir: str | None = None
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
     if ca_bundle:
-        path = Path(ca_bundle)
+        path = Path(os.path.expandvars(ca_bundle))
         if not path.is_absolute() and base_dir:
             path = Path(base_dir) / path
         try:

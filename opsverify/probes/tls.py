@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import ssl
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,7 +87,7 @@ def _is_ip(text: str) -> bool:
 
 def _cert_context(target: TlsTarget, base_dir: str | None) -> ssl.SSLContext:
     if target.ca_bundle:
-        path = Path(target.ca_bundle)
+        path = Path(os.path.expandvars(target.ca_bundle))
         if not path.is_absolute() and base_dir:
             path = Path(base_dir) / path
         try:
@@ -107,8 +109,10 @@ def _insecure_context(max_version: str | None = None) -> ssl.SSLContext:
             ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         except ssl.SSLError:
             pass
-        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-        ctx.maximum_version = _SSL_VERSION[max_version]
+        with warnings.catch_warnings():  # offering old versions on purpose, to see them refused
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            ctx.maximum_version = _SSL_VERSION[max_version]
     return ctx
 
 

@@ -64,7 +64,9 @@ def _shutdown(server: WSGIServer, thread: threading.Thread) -> None:
 
 
 @pytest.fixture(scope="module")
-def prom(tmp_path_factory: pytest.TempPathFactory, exporter: Exporter) -> Iterator[PrometheusServer]:
+def prom(
+    tmp_path_factory: pytest.TempPathFactory, exporter: Exporter
+) -> Iterator[PrometheusServer]:
     workdir = tmp_path_factory.mktemp("prom")
     with start_prometheus(workdir, scrape_targets=[f"127.0.0.1:{exporter.port}"]) as server:
         yield server

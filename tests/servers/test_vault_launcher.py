@@ -93,7 +93,8 @@ def test_leader_shape(bao: VaultServer) -> None:
 def test_raft_configuration_lists_one_leader_voter(bao: VaultServer) -> None:
     servers = bao.data("GET", "sys/storage/raft/configuration")["config"]["servers"]
     assert [RAFT_SERVER_KEYS <= s.keys() for s in servers] == [True]
-    assert (servers[0]["node_id"], servers[0]["leader"], servers[0]["voter"]) == ("node1", True, True)
+    only = servers[0]
+    assert (only["node_id"], only["leader"], only["voter"]) == ("node1", True, True)
 
 
 def test_autopilot_state_shape(bao: VaultServer) -> None:
@@ -147,8 +148,9 @@ def test_file_audit_device_is_listed_and_written(bao: VaultServer) -> None:
     devices = bao.data("GET", "sys/audit")
     bao.data("GET", "auth/token/lookup-self")
     entry: dict[str, Any] = json.loads(log.read_text().splitlines()[-1])
-    assert AUDIT_DEVICE_KEYS <= devices["file/"].keys()
-    assert (devices["file/"]["type"], devices["file/"]["options"]["file_path"]) == ("file", str(log))
+    device = devices["file/"]
+    assert AUDIT_DEVICE_KEYS <= device.keys()
+    assert (device["type"], device["options"]["file_path"]) == ("file", str(log))
     assert entry["type"] in {"request", "response"}
 
 

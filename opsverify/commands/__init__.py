@@ -1,0 +1,1 @@
+"""Subcommands of the ``opsverify`` CLI, one module each (registered with ``cli.command``)."""

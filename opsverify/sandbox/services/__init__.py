@@ -1,0 +1,1 @@
+"""Sandbox services, one module per system; each registers itself with ``manager.service``."""

@@ -1,0 +1,81 @@
+"""Fixtures of the self-tests: run the checks, and real local servers to run them against."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsverify.sandbox.pki import CertificateAuthority
+from opsverify.sandbox.process import ManagedProcess, free_port
+from tests.harness import SuiteRun, run_checks
+
+
+@pytest.fixture
+def run_suite(tmp_path: Path) -> Callable[..., SuiteRun]:
+    """``run_suite(env_dict, *pytest_args, env_vars=..., paths=[...], netns=False)`` -> SuiteRun."""
+    counter = iter(range(1000))
+
+    def run(env: dict[str, Any] | None, *args: str, **kw: Any) -> SuiteRun:
+        directory = tmp_path / f"run{next(counter)}"
+        directory.mkdir()
+        return run_checks(directory, env, *args, **kw)
+
+    return run
+
+
+@dataclass
+class DemoServers:
+    """The demo service on several listeners, each a real fault (or none)."""
+
+    http: int
+    https: dict[str, int]
+    blackhole: int
+    closed: int
+    ca: Path
+    other_ca: Path
+    proc: ManagedProcess
+
+    def url(self, path: str = "/healthz") -> str:
+        return f"http://127.0.0.1:{self.http}{path}"
+
+    def tls(self, name: str, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "host": "127.0.0.1", "server_name": "localhost",
+                "port": self.https[name], "ca_bundle": str(self.ca), **extra}
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServers]:
+    """One demo-service process: plain HTTP, HTTPS listeners with good and bad certificates,
+    one that only speaks up to TLS 1.2, and a port that accepts and never answers."""
+    tmp = tmp_path_factory.mktemp("demo")
+    ca = CertificateAuthority.create("selftest CA")
+    ca_path = ca.write(tmp / "ca.pem")
+    stranger = CertificateAuthority.create("untrusted CA")
+    other_ca = stranger.write(tmp / "other-ca.pem")
+    certs = {
+        "good": ca.issue(["localhost", "127.0.0.1"], days=90),
+        "expired": ca.issue(["localhost"], days=-2),
+        "expiring": ca.issue(["localhost"], days=5),
+        "warning": ca.issue(["localhost"], days=20),
+        "wronghost": ca.issue(["other.example.test"], days=90),
+        "untrusted": stranger.issue(["localhost"], days=90),
+        "tls12": ca.issue(["localhost"], days=90),
+    }
+    http = free_port()
+    https = {name: free_port() for name in certs}
+    blackhole, closed = free_port(), free_port()
+    argv = [sys.executable, "-m", "opsverify.sandbox.demo", "--http", str(http), "--blackhole", str(blackhole)]
+    for name, issued in certs.items():
+        cert, key = issued.write(tmp / f"{name}.pem", tmp / f"{name}.key")
+        argv += ["--https", f"{https[name]}:{cert}:{key}" + (":TLSv1.2" if name == "tls12" else "")]
+    proc = ManagedProcess.start(argv, log_path=tmp / "demo.log", name="demo")
+    proc.wait_for_port("127.0.0.1", http)
+    for port in https.values():
+        proc.wait_for_port("127.0.0.1", port)
+    yield DemoServers(http, https, blackhole, closed, ca_path, other_ca, proc)
+    proc.stop()

@@ -1,0 +1,105 @@
+"""Self-test harness: run the real checks (``checks/``) against real local servers, in a subprocess.
+
+Example::
+
+    def test_http_500_fails(run_suite, demo):
+        run = run_suite({"http": [{"name": "broken", "url": demo.url("/status/500")}]}, "-k", "status")
+        assert run.outcome("test_endpoint_returns_expected_status", "broken") == "failed"
+        assert "got HTTP 500" in run.message("test_endpoint_returns_expected_status", "broken")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class SuiteRun:
+    """The result of one pytest run of the checks: exit code, output and ``summary.json``."""
+
+    ret: int
+    stdout: str
+    stderr: str
+    reports: Path
+    summary: dict[str, Any] | None
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return list((self.summary or {}).get("checks", []))
+
+    def record(self, check: str, target: str, env: str | None = None, item: str | None = None) -> dict[str, Any]:
+        found = [
+            r for r in self.records
+            if r["check"] == check and r["target"] == target
+            and (env is None or r["env"] == env) and (item is None or r["item"] == item)
+        ]
+        if len(found) != 1:
+            seen = sorted(f"{r['check']}[{r['env']}-{r['target']}]" for r in self.records)
+            raise AssertionError(f"expected one record for {check}[{target}], found {len(found)}; have {seen}\n{self.stdout[-3000:]}")
+        return found[0]
+
+    def outcome(self, check: str, target: str, **kw: Any) -> str:
+        return str(self.record(check, target, **kw)["outcome"])
+
+    def message(self, check: str, target: str, **kw: Any) -> str:
+        return str(self.record(check, target, **kw)["message"])
+
+    def outcomes(self) -> dict[str, str]:
+        return {f"{r['check']}[{r['env']}-{r['target']}{'-' + r['item'] if r['item'] else ''}]": r["outcome"] for r in self.records}
+
+
+def write_env(directory: Path, env: dict[str, Any], name: str = "selftest") -> Path:
+    data = {"name": name, "tier": "dev", **env}
+    path = directory / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def run_pytest(
+    args: list[str],
+    *,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+    netns: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m pytest ARGS`` in the project (optionally in a fresh network namespace)."""
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    if netns:
+        argv = ["unshare", "-rn", "sh", "-c", 'ip link set lo up 2>/dev/null; exec "$@"', "sh", *argv]
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("PYTEST_XDIST_WORKER", None)
+    full_env.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def run_checks(
+    tmp: Path,
+    env: dict[str, Any] | None,
+    *args: str,
+    env_vars: dict[str, str] | None = None,
+    paths: list[str] | None = None,
+    netns: bool = False,
+    env_name: str = "selftest",
+    timeout: float = 180,
+) -> SuiteRun:
+    """Write ``env`` as an environment file and run the project's checks against it."""
+    reports = tmp / "reports"
+    argv = [f"--rootdir={ROOT}", f"-c={ROOT / 'pyproject.toml'}", f"--reports-dir={reports}"]
+    if env is not None:
+        argv.append(f"--env-file={write_env(tmp, env, env_name)}")
+    argv += [*(paths or []), *args]
+    proc = run_pytest(argv, env=env_vars, netns=netns, timeout=timeout)
+    summary_path = reports / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    return SuiteRun(proc.returncode, proc.stdout, proc.stderr, reports, summary)

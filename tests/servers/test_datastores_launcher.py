@@ -1,0 +1,155 @@
+"""Self-test of the Redis and PostgreSQL launchers against the real servers.
+
+Redis: PING with the right password, the wrong one rejected
+(``redis.exceptions.AuthenticationError``, a subclass of ``ConnectionError``), password rotation, key TTLs.
+PostgreSQL: password login with psycopg, wrong password rejected (``psycopg.OperationalError``,
+SQLSTATE 28P01), and the two migration tables checks read: Prisma's ``_prisma_migrations`` (the
+columns Prisma's migrate engine creates) and Alembic's ``alembic_version``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from opsverify.sandbox.servers.postgres import PostgresServer, start_postgres
+from opsverify.sandbox.servers.redis import RedisServer, start_redis
+
+# What `prisma migrate` creates on PostgreSQL (prisma-engines, schema connector).
+PRISMA_MIGRATIONS_DDL = """
+CREATE TABLE "_prisma_migrations" (
+    "id"                  VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum"            VARCHAR(64) NOT NULL,
+    "finished_at"         TIMESTAMPTZ,
+    "migration_name"      VARCHAR(255) NOT NULL,
+    "logs"                TEXT,
+    "rolled_back_at"      TIMESTAMPTZ,
+    "started_at"          TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count" INTEGER NOT NULL DEFAULT 0
+)
+"""
+# A finished migration has finished_at set; a failed one has finished_at NULL, rolled_back_at NULL
+# and the error in logs (what `prisma migrate status` reports as failed).
+PRISMA_ROWS = [
+    ("20240101000000_init", "now()", None, 1),
+    ("20240201000000_add_orders", "NULL", "ERROR: relation \"orders\" already exists", 0),
+]
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with start_redis(tmp_path_factory.mktemp("redis"), password="first-pw") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    with start_postgres(tmp_path_factory.mktemp("pg")) as server:
+        yield server
+
+
+def _client(server: RedisServer, password: str | None) -> redis.Redis:
+    # No retries: redis-py 8 retries an AuthenticationError (a ConnectionError) ~4 s by default.
+    return redis.Redis(
+        host=server.host,
+        port=server.port,
+        password=password,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+# -- Redis ----------------------------------------------------------------------------------------
+
+
+def test_redis_ping_with_right_password(redis_server: RedisServer) -> None:
+    assert _client(redis_server, redis_server.password).ping() is True
+
+
+def test_redis_wrong_password_is_authentication_error(redis_server: RedisServer) -> None:
+    with pytest.raises(redis.exceptions.AuthenticationError, match="invalid username-password"):
+        _client(redis_server, "wrong").ping()
+
+
+def test_redis_authentication_error_is_a_connection_error() -> None:
+    assert issubclass(redis.exceptions.AuthenticationError, redis.exceptions.ConnectionError)
+
+
+def test_redis_missing_password_is_authentication_error(redis_server: RedisServer) -> None:
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        _client(redis_server, None).ping()
+
+
+def test_redis_key_ttls(redis_server: RedisServer) -> None:
+    client = _client(redis_server, redis_server.password)
+    client.set("session:1", "x", ex=30)
+    client.set("config:1", "y")
+    ttls = (0 < client.ttl("session:1") <= 30, client.ttl("config:1"), client.ttl("missing"))
+    assert ttls == (True, -1, -2)
+
+
+def test_redis_password_rotation(tmp_path: Path) -> None:
+    with start_redis(tmp_path, password="old-pw") as server:
+        server.set_password("new-pw")
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            _client(server, "old-pw").ping()
+        assert _client(server, "new-pw").ping() is True
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+
+
+def test_postgres_login_with_password(pg: PostgresServer) -> None:
+    with psycopg.connect(pg.dsn, connect_timeout=5) as conn:
+        row = conn.execute("select current_user, current_database(), version()").fetchone()
+    assert row is not None and row[:2] == (pg.user, pg.database) and "PostgreSQL 18" in row[2]
+
+
+def test_postgres_wrong_password_is_rejected(pg: PostgresServer) -> None:
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed") as err:
+        psycopg.connect(pg.dsn_for(pg.user, "wrong"), connect_timeout=5)
+    assert err.value.sqlstate in (None, "28P01")
+
+
+def test_postgres_server_does_not_run_as_root(pg: PostgresServer) -> None:
+    assert os.stat(f"/proc/{pg.process.pid}").st_uid != 0
+
+
+def test_prisma_migrations_finished_and_failed(pg: PostgresServer) -> None:
+    with psycopg.connect(pg.dsn, connect_timeout=5, autocommit=True) as conn:
+        conn.execute(PRISMA_MIGRATIONS_DDL)
+        for name, finished, logs, steps in PRISMA_ROWS:
+            conn.execute(
+                "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, logs,"
+                f" applied_steps_count) VALUES (%s, %s, {finished}, %s, %s, %s)",
+                (str(uuid.uuid4()), "0" * 64, name, logs, steps),
+            )
+        failed = conn.execute(
+            "SELECT migration_name FROM _prisma_migrations"
+            " WHERE finished_at IS NULL AND rolled_back_at IS NULL"
+        ).fetchall()
+        applied = conn.execute(
+            "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL"
+        ).fetchone()
+    assert (failed, applied) == ([("20240201000000_add_orders",)], (1,))
+
+
+def test_alembic_version_table(pg: PostgresServer) -> None:
+    with psycopg.connect(pg.dsn, connect_timeout=5, autocommit=True) as conn:
+        # What Alembic creates: one row, the current head revision.
+        conn.execute(
+            "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL,"
+            " CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+        )
+        conn.execute("INSERT INTO alembic_version (version_num) VALUES ('3f2a1b9c8d7e')")
+        rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert rows == [("3f2a1b9c8d7e",)]
