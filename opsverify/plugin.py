@@ -269,6 +269,16 @@ def notes_of(item: pytest.Item) -> CheckNotes:
 
 
 # -- outcomes: classify, shorten, redact -----------------------------------------------------------
+def _redact_exception(exc: BaseException) -> None:
+    """Mask secrets inside an exception's message, for every reporter that formats it later."""
+    try:
+        exc.args = tuple(REDACTOR.redact(a) if isinstance(a, str) else a for a in exc.args)
+        if isinstance(exc, CheckFailed):
+            exc.message = REDACTOR.redact(exc.message)
+    except (AttributeError, TypeError):
+        pass
+
+
 def _short_repr(item: pytest.Item, kind: str, message: str) -> ReprExceptionInfo:
     path, lineno, _ = item.reportinfo()
     location = ReprFileLocation(str(path), (lineno or 0) + 1, kind)
@@ -277,8 +287,10 @@ def _short_repr(item: pytest.Item, kind: str, message: str) -> ReprExceptionInfo
     return ReprExceptionInfo(ReprTraceback([entry], None, "short"), crash)
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(hookwrapper=True, trylast=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    # trylast: the innermost wrapper, so the redacted report and exception are what every other
+    # plugin (allure-pytest, junitxml, the terminal) reads afterwards.
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     case = case_of(item)
@@ -288,6 +300,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     kind: str | None = None
     message = ""
     excinfo = call.excinfo
+    if excinfo is not None:
+        _redact_exception(excinfo.value)
     if report.failed and excinfo is not None:
         exc = excinfo.value
         if isinstance(exc, CheckFailed):

@@ -79,3 +79,44 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServers]:
         proc.wait_for_port("127.0.0.1", port)
     yield DemoServers(http, https, blackhole, closed, ca_path, other_ca, proc)
     proc.stop()
+
+
+@dataclass
+class Recorder:
+    """A real HTTP server that records requests (count, paths, peak concurrency)."""
+
+    port: int
+    proc: ManagedProcess
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stats(self) -> dict[str, Any]:
+        import httpx
+
+        return dict(httpx.get(self.url("/_stats"), timeout=5).json())
+
+    def reset(self) -> None:
+        import httpx
+
+        httpx.post(self.url("/_reset"), timeout=5)
+
+
+@pytest.fixture(scope="module")
+def recorder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorder]:
+    """A recording server whose every answer takes 200 ms."""
+    tmp = tmp_path_factory.mktemp("recorder")
+    port = free_port()
+    proc = ManagedProcess.start(
+        [sys.executable, "-m", "tests.recorder", "--port", str(port), "--delay-ms", "200"],
+        log_path=tmp / "recorder.log", name="recorder", cwd=Path(__file__).resolve().parents[1],
+    )
+    proc.wait_for_port("127.0.0.1", port)
+    yield Recorder(port, proc)
+    proc.stop()
+
+
+@pytest.fixture
+def fresh_recorder(recorder: Recorder) -> Recorder:
+    recorder.reset()
+    return recorder

@@ -21,20 +21,15 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from opsverify.config.base import Strict, Target, section, threshold_or
+from opsverify.config.base import Target, section, threshold_or
 from opsverify.config.secrets import SecretRef
 from opsverify.config.thresholds import Threshold
 
 
-class HeaderValue(Strict):
-    """A request header whose value (or part of it) comes from a secret reference."""
+class HeaderValue(SecretRef):
+    """A request header whose value comes from a secret reference, after an optional ``prefix``."""
 
-    env: str | None = None
-    file: str | None = None
     prefix: str = ""
-
-    def ref(self) -> SecretRef:
-        return SecretRef.model_validate({"env": self.env, "file": self.file})
 
 
 class HttpTarget(Target):

@@ -161,14 +161,20 @@ def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
                 if isinstance(node, dict) and isinstance(node.get("name"), str):
                     label = node["name"]
             continue
-        if item in {"function-after[_from_number(), Threshold]", "list[...]"}:
-            continue
-        if item.startswith(("function-", "json-or-python", "union[", "literal[", "tagged-union")):
+        if _is_type_tag(item):
             continue
         parts.append(("." if parts else "") + item)
         node = node.get(item) if isinstance(node, dict) else None
     path = "".join(parts)
     return f"{path} (target {label!r})" if label else path
+
+
+_TYPE_TAGS = {"int", "str", "float", "bool", "none", "dict", "list"}
+
+
+def _is_type_tag(part: str) -> bool:
+    """pydantic puts union-member and validator names into error locations; they are not keys."""
+    return part in _TYPE_TAGS or "[" in part or part.startswith(("function-", "json-or-python"))
 
 
 def load_environment(path: Path) -> EnvironmentBase:
@@ -202,7 +208,8 @@ def load_environment(path: Path) -> EnvironmentBase:
             message = "unknown key" + (f" (known keys: {', '.join(known)})" if known else "")
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
-        more = len(exc.errors()) - 1
+        places = {tuple(p for p in e.get("loc", ()) if not (isinstance(p, str) and _is_type_tag(p))) for e in exc.errors()}
+        more = len(places) - 1
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
         raise ConfigError(shown, _key_path(loc, data) or "(top level)", message) from None

@@ -98,7 +98,7 @@ class SecretRef(BaseModel):
     @property
     def path(self) -> Path:
         assert self.file is not None
-        path = Path(os.path.expanduser(self.file))
+        path = Path(os.path.expandvars(os.path.expanduser(self.file)))
         if not path.is_absolute() and self.base_dir:
             path = Path(self.base_dir) / path
         return path

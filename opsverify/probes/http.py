@@ -105,7 +105,7 @@ def _request_headers(target: HttpTarget) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in target.request_headers.items():
         if isinstance(value, HeaderValue):
-            headers[name] = value.prefix + value.ref().reveal().strip()
+            headers[name] = value.prefix + value.reveal().strip()
         else:
             headers[name] = value
     return headers
@@ -126,7 +126,8 @@ async def fetch(ctx: ProbeContext[Any]) -> HttpResponse:
         )
         body_bytes = response.content[:MAX_BODY]
     except httpx.ConnectTimeout:
-        raise ProbeTimeout(f"connecting to {where} timed out after {ctx.timeout:g} s") from None
+        step = "TCP connect and TLS handshake" if target.url.startswith("https") else "TCP connect"
+        raise ProbeTimeout(f"connecting to {where} ({step}) timed out after {ctx.timeout:g} s") from None
     except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
         raise ProbeTimeout(f"{where} sent no response within {ctx.timeout:g} s") from None
     except httpx.ConnectError as exc:

@@ -12,7 +12,7 @@ Routes:
 - ``GET /healthz`` → ``{"status": "ok", "checks": [...]}`` (status/delay changeable at run time)
 - ``GET /api/admin/health`` → the deploy runbook's admin health payload
 - ``GET /status/{code}`` → answers with ``code``; ``GET /slow?ms=N`` → answers after N ms
-- ``GET /redirect`` → 302 to ``/healthz``
+- ``GET /redirect`` → 302 to ``/healthz``; ``GET /echo`` → the request headers as JSON
 - ``POST /_fault`` ``{"healthz_status": 500, "delay_ms": 800}`` → fault the health endpoint;
   ``POST /_fault`` ``{}`` → healthy again
 
@@ -67,6 +67,12 @@ async def slow(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "delayed_ms": delay_ms})
 
 
+async def echo(request: web.Request) -> web.Response:
+    """Echo the request headers back (lets self-tests prove a secret never reaches a report)."""
+    credentials = {k.lower(): v for k, v in request.headers.items() if k.lower() in {"authorization", "x-api-key"}}
+    return web.json_response({**credentials, "headers": dict(request.headers)})
+
+
 async def redirect(request: web.Request) -> web.Response:
     raise web.HTTPFound("/healthz")
 
@@ -91,6 +97,7 @@ def make_app() -> web.Application:
     app.router.add_get("/status/{code:\\d{3}}", status)
     app.router.add_get("/slow", slow)
     app.router.add_get("/redirect", redirect)
+    app.router.add_get("/echo", echo)
     app.router.add_post("/_fault", fault)
     return app
 

@@ -1,0 +1,249 @@
+"""``vault:`` section: Vault / OpenBao servers - seal, HA role, raft, tokens, leases, KV drift, audit.
+
+Durations (``min_ttl``, ``max_age``) are written as ``45s``, ``30m``, ``12h``, ``7d``, ``2w``,
+``1h30m`` or a plain number of days (like the environment defaults ``credential_min_days`` and
+``max_credential_age_days``), alone or as ``{warn: ..., critical: ...}``.
+
+Example::
+
+    vault:
+      - name: vault
+        addr: https://vault.staging.example.com:8200
+        token: {env: VAULT_TOKEN}            # the checker's own token (see docs for its policy)
+        ca_bundle: certs/internal-ca.pem     # default: the system trust store
+        namespace: ops                       # optional X-Vault-Namespace
+        role: any                            # any | active | standby (standby = also perf standby)
+        seal: {type: shamir, threshold: 3, shares: 5}
+        replication: {performance: disabled, dr: disabled}
+        raft: {min_peers: 5, peers: [vault-0, vault-1, vault-2, vault-3, vault-4]}
+        token_min_ttl: {warn: 14d, critical: 3d}   # default: defaults.credential_min_days
+        token_renewable: true
+        tokens:
+          - {name: auth-edge, token: {env: AUTH_EDGE_VAULT_TOKEN}, min_ttl: 24h, renewable: true}
+          - {name: ci, accessor: 0uKk5z2D3pR...}    # looked up with the checker's token
+        leases:
+          - {name: db-creds, prefix: database/creds/auth-edge/, min_ttl: {warn: 30m, critical: 10m}}
+          - {name: one, lease_id: pki/issue/web/1Yq8..., renewable: false}
+        secrets:
+          - {name: hooks-key, path: omertaos/hooks, mount: secret, max_age: 90d}
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from opsverify.config.base import Strict, Target, section
+from opsverify.config.secrets import SecretRef
+from opsverify.config.thresholds import Threshold
+
+DAY_S = 86400.0
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY_S, "w": 7 * DAY_S}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds in ``value``: ``"90s"``, ``"1h30m"``, ``"7d"`` or a number of days."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of days or a text like 12h, 30m, 7d")
+    if isinstance(value, (int, float)):
+        return float(value) * DAY_S
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        parts = _PART.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            return sum(float(n) * _UNITS[u] for n, u in parts)
+    raise ValueError(f"{value!r} is not a duration (use e.g. 45s, 30m, 12h, 7d, 1h30m or a number of days)")
+
+
+def duration_threshold(value: Any) -> Any:
+    """A threshold written with durations, as a :class:`Threshold` in seconds."""
+    if value is None or isinstance(value, Threshold):
+        return value
+    if isinstance(value, dict):
+        unknown = set(value) - {"warn", "critical"}
+        if unknown:
+            raise ValueError(f"unknown threshold key(s) {', '.join(sorted(unknown))} (use warn, critical)")
+        if "critical" not in value:
+            raise ValueError("a threshold needs a critical level")
+        return {k: (parse_duration(v) if v is not None else None) for k, v in value.items()}
+    return {"critical": parse_duration(value)}
+
+
+DurationThreshold = Annotated[Threshold | None, BeforeValidator(duration_threshold)]
+"""A threshold field written with durations; stored as a :class:`Threshold` in seconds."""
+
+
+def days_threshold_in_seconds(days: Threshold | None) -> Threshold | None:
+    """An environment default in days, converted to seconds."""
+    if days is None:
+        return None
+    warn = days.warn * DAY_S if days.warn is not None else None
+    return Threshold(warn=warn, critical=days.critical * DAY_S)
+
+
+class VaultSeal(Strict):
+    """What the seal should look like (``sys/seal-status``)."""
+
+    type: str | None = Field(default=None, description="shamir, awskms, transit, pkcs11 ...")
+    threshold: int | None = Field(default=None, ge=1, description="key shares needed to unseal (t)")
+    shares: int | None = Field(default=None, ge=1, description="key shares in total (n)")
+
+
+class VaultReplication(Strict):
+    """Expected replication modes as ``sys/health`` reports them (disabled, primary, secondary ...)."""
+
+    performance: str | None = None
+    dr: str | None = None
+
+
+class VaultRaft(Strict):
+    """Integrated storage: how many peers there must be, and which ones."""
+
+    min_peers: int | None = Field(default=None, ge=1)
+    peers: list[str] | None = Field(default=None, description="node ids that must be (and may be) peers")
+
+    @property
+    def expected_peers(self) -> int:
+        """Peers the cluster should have: ``min_peers``, else the number of listed peers, else 1."""
+        return self.min_peers or len(self.peers or []) or 1
+
+
+class _Named(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class VaultToken(_Named):
+    """A token whose TTL must not run out: by secret reference (looks itself up) or by accessor."""
+
+    token: SecretRef | None = None
+    accessor: str | None = None
+    min_ttl: DurationThreshold = None
+    renewable: bool | None = None
+
+
+    @model_validator(mode="after")
+    def _one_way_to_find_it(self) -> VaultToken:
+        if (self.token is None) == (self.accessor is None):
+            raise ValueError("a token needs exactly one of 'token' (a secret reference) or 'accessor'")
+        return self
+
+
+class VaultLease(_Named):
+    """A lease (``lease_id``), or every lease under ``prefix``, that must have TTL left."""
+
+    lease_id: str | None = None
+    prefix: str | None = None
+    min_ttl: DurationThreshold = None
+    renewable: bool | None = None
+
+
+    @model_validator(mode="after")
+    def _one_way_to_find_it(self) -> VaultLease:
+        if (self.lease_id is None) == (self.prefix is None):
+            raise ValueError("a lease needs exactly one of 'lease_id' or 'prefix'")
+        if self.prefix is not None and not self.prefix.endswith("/"):
+            self.prefix += "/"
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"lease {self.lease_id}" if self.lease_id else f"leases under {self.prefix}"
+
+
+class VaultSecret(_Named):
+    """A KV version 2 secret that must have been rotated (written) within ``max_age``."""
+
+    path: str = Field(min_length=1)
+    mount: str = "secret"
+    max_age: DurationThreshold = None
+
+
+    @field_validator("path", "mount")
+    @classmethod
+    def _strip_slashes(cls, value: str) -> str:
+        stripped = value.strip("/")
+        if not stripped:
+            raise ValueError("must not be empty")
+        return stripped
+
+    @property
+    def full_path(self) -> str:
+        return f"{self.mount}/{self.path}"
+
+
+DEFAULT_LEASE_MIN_TTL = Threshold(warn=3600.0, critical=600.0)
+
+
+class VaultTarget(Target):
+    """A Vault (or OpenBao) server or cluster address and what healthy looks like there."""
+
+    addr: str = Field(pattern=r"^https?://[^/]+/?$", description="e.g. https://vault.example.com:8200")
+    token: SecretRef | None = Field(default=None, description="the checker's own token")
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    namespace: str | None = None
+    role: Literal["any", "active", "standby"] = "any"
+    seal: VaultSeal | None = None
+    replication: VaultReplication | None = None
+    raft: VaultRaft | None = None
+    token_min_ttl: DurationThreshold = None
+    token_renewable: bool | None = None
+    tokens: list[VaultToken] = Field(default_factory=list)
+    leases: list[VaultLease] = Field(default_factory=list)
+    secrets: list[VaultSecret] = Field(default_factory=list)
+
+
+    @field_validator("addr")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VaultTarget:
+        for key in ("tokens", "leases", "secrets"):
+            names = [item.name for item in getattr(self, key)]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{key}: duplicate name {dupes[0]!r}")
+        if self.token is None:
+            needs = [
+                what
+                for what, used in (
+                    ("raft", self.raft is not None),
+                    ("leases", bool(self.leases)),
+                    ("secrets", bool(self.secrets)),
+                    ("tokens with an accessor", any(t.accessor for t in self.tokens)),
+                    ("token_renewable", self.token_renewable is not None),
+                )
+                if used
+            ]
+            if needs:
+                raise ValueError(f"the checker's own 'token' is required for {', '.join(needs)}")
+        return self
+
+    def fill_defaults(self, defaults: Any) -> None:
+        super().fill_defaults(defaults)
+        credential = days_threshold_in_seconds(defaults.credential_min_days)
+        if self.token_min_ttl is None:
+            self.token_min_ttl = credential
+        for token in self.tokens:
+            if token.min_ttl is None:
+                token.min_ttl = credential
+        for lease in self.leases:
+            if lease.min_ttl is None:
+                lease.min_ttl = DEFAULT_LEASE_MIN_TTL
+        max_age = Threshold(critical=float(defaults.max_credential_age_days) * DAY_S)
+        for secret in self.secrets:
+            if secret.max_age is None:
+                secret.max_age = max_age
+
+
+section(
+    "vault",
+    VaultTarget,
+    system="vault",
+    doc="Vault / OpenBao: seal, HA role, leader, raft peers, token and lease TTLs, KV rotation age, audit",
+)
