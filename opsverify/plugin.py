@@ -113,6 +113,26 @@ def pytest_configure(config: pytest.Config) -> None:
     _current_config = config
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``-n N`` (default ``--dist load``), send all checks of one target to one worker.
+
+    Each worker then probes each of its targets once, as a single process would. (xdist's own
+    ``loadgroup`` cannot be used: it renames node ids in a way pytest 9 no longer honours.)
+    """
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByTargetScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.endswith("]") and "[" in nodeid:
+                return nodeid[nodeid.rindex("[") + 1 : -1]
+            return nodeid
+
+    return ByTargetScheduling(config, log)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
@@ -150,6 +170,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 # -- collection: runbook ids, safety ------------------------------------------------------------------
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     session = ov(config)
     for item in items:
@@ -208,7 +229,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     owned = [item]
     if queued is not None:
         try:
-            owned += [items[i] for i in list(queued) if isinstance(i, int) and i < len(items)]
+            with queued.lock() as indices:
+                pending = list(indices)
+            owned += [items[i] for i in pending if isinstance(i, int) and i < len(items)]
         except Exception:  # noqa: BLE001 - xdist internals: prefetching is an optimisation only
             pass
     ov(config).prefetch(owned)

@@ -1,0 +1,171 @@
+"""The probe engine: concurrency, de-duplication, bounded stalls, no probing of what will not run."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from opsverify.engine import Engine, ProbeKey, ProbeRequest
+from opsverify.errors import ProbeCrashed, ProbeTimeout, Unreachable
+
+STATUS = "test_endpoint_returns_expected_status"
+LATENCY = "test_endpoint_answers_within_latency_budget"
+REDIRECT = "test_endpoint_does_not_redirect_unexpectedly"
+
+
+def _request(fn, timeout=1.0):
+    return ProbeRequest(fn=fn, env=None, target=None, item=None, timeout=timeout)
+
+
+def test_engine_runs_probes_concurrently_up_to_its_bound():
+    engine = Engine(concurrency=4)
+
+    async def probe(ctx):
+        await asyncio.sleep(0.05)
+        return ctx.key.target
+
+    try:
+        futures = [engine.submit(ProbeKey("p", "e", f"t{i}"), _request(probe)) for i in range(12)]
+        assert sorted(f.result(5) for f in futures) == sorted(f"t{i}" for i in range(12))
+        assert engine.stats.peak_running == 4
+        assert engine.stats.started == 12
+    finally:
+        engine.shutdown()
+
+
+def test_identical_probes_run_once_and_share_the_result():
+    engine = Engine()
+    calls = []
+
+    async def probe(ctx):
+        calls.append(ctx.key)
+        await asyncio.sleep(0.01)
+        return object()
+
+    try:
+        key = ProbeKey("http_response", "staging", "gateway")
+        results = {id(engine.result(key, _request(probe))) for _ in range(5)}
+        assert len(calls) == 1 and len(results) == 1
+        assert engine.stats.deduplicated >= 4
+    finally:
+        engine.shutdown()
+
+
+def test_a_probe_that_never_answers_is_a_timeout_error_naming_its_phase():
+    engine = Engine()
+
+    async def stalls(ctx):
+        ctx.phase = "waiting for the TLS handshake"
+        await asyncio.Event().wait()
+
+    try:
+        with pytest.raises(ProbeTimeout, match=r"no answer within 0.3 s \(waiting for the TLS handshake\)"):
+            engine.result(ProbeKey("p", "e", "t"), _request(stalls, timeout=0.3))
+    finally:
+        engine.shutdown()
+
+
+def test_unexpected_exceptions_become_one_line_probe_errors_and_ours_pass_through():
+    engine = Engine()
+
+    async def broken(ctx):
+        raise KeyError("surprise\nsecond line")
+
+    async def refused(ctx):
+        raise Unreachable("cannot connect to db:5432: connection refused")
+
+    try:
+        with pytest.raises(ProbeCrashed) as crashed:
+            engine.result(ProbeKey("broken", "e", "t"), _request(broken))
+        assert "\n" not in str(crashed.value) and "KeyError" in str(crashed.value)
+        with pytest.raises(Unreachable, match="connection refused"):
+            engine.result(ProbeKey("refused", "e", "t"), _request(refused))
+    finally:
+        engine.shutdown()
+
+
+def test_dependent_probes_share_the_dependency():
+    engine = Engine()
+    calls = []
+
+    async def base(ctx):
+        calls.append("base")
+        return 41
+
+    async def derived(ctx):
+        return await ctx.depend("base") + 1
+
+    engine.request_factory = lambda key: _request(base if key.probe == "base" else derived)
+    try:
+        assert engine.result(ProbeKey("derived", "e", "t")) == 42
+        assert engine.result(ProbeKey("base", "e", "t")) == 41
+        assert calls == ["base"]
+    finally:
+        engine.shutdown()
+
+
+# -- through pytest, against a real server that records what it is asked --------------------------------
+def _targets(recorder, n, **extra):
+    return {"http": [{"name": f"t{i}", "url": recorder.url(f"/t{i}"), **extra} for i in range(n)]}
+
+
+def test_checks_probe_concurrently_and_share_one_request_per_target(run_suite, fresh_recorder):
+    run = run_suite(_targets(fresh_recorder, 20), "-k", f"{STATUS} or {LATENCY} or {REDIRECT}")
+    assert run.ret == 0, run.stdout
+    stats = fresh_recorder.stats()
+    assert stats["count"] == 20, "three checks per target must share one request"
+    assert stats["peak"] >= 15, f"probes did not run concurrently (peak {stats['peak']})"
+
+
+def test_probe_concurrency_one_is_sequential(run_suite, fresh_recorder):
+    run = run_suite(_targets(fresh_recorder, 5), "-k", STATUS, "--probe-concurrency", "1")
+    assert run.ret == 0
+    assert fresh_recorder.stats()["peak"] == 1
+
+
+def test_deselected_items_are_never_probed(run_suite, fresh_recorder):
+    run = run_suite(_targets(fresh_recorder, 6), "-k", f"{STATUS} and t3")
+    assert run.ret == 0
+    assert fresh_recorder.stats()["paths"] == ["/t3"]
+
+
+def test_skipped_items_are_never_probed(run_suite, fresh_recorder, tmp_path):
+    check = tmp_path / "test_writes.py"
+    check.write_text(
+        "import pytest\n\n@pytest.mark.mutating\n@pytest.mark.runbook('platform#http-status')\n"
+        "def test_writes(http_response):\n    assert http_response.status == 200\n"
+    )
+    run = run_suite({"tier": "production", **_targets(fresh_recorder, 3)}, "-p", "opsverify.plugin",
+                    "-p", "fixtures.http", paths=[str(check)])
+    assert run.ret == 0 and run.summary["totals"]["skipped"] == 3
+    assert fresh_recorder.stats()["count"] == 0
+
+
+def test_a_stalled_target_costs_its_timeout_once_not_once_per_check(run_suite, demo):
+    env = {"http": [{"name": "stalled", "url": f"http://127.0.0.1:{demo.blackhole}/", "timeout_s": 1}]}
+    run = run_suite(env)
+    stalled = [r for r in run.records if r["target"] == "stalled" and r["outcome"] == "error"]
+    assert len(stalled) == 3
+    assert sum(r["duration_s"] for r in stalled) < 2.5, [r["duration_s"] for r in stalled]
+
+
+def test_results_are_identical_under_xdist(run_suite, fresh_recorder, demo):
+    env = {"http": [*_targets(fresh_recorder, 6)["http"],
+                    {"name": "broken", "url": demo.url("/status/500")},
+                    {"name": "refused", "url": f"http://127.0.0.1:{demo.closed}/"}]}
+    single = run_suite(env)
+    fresh_recorder.reset()
+    parallel = run_suite(env, "-n", "2")
+    assert single.outcomes() == parallel.outcomes()
+    assert {r["message"] for r in single.records} == {r["message"] for r in parallel.records}
+    assert fresh_recorder.stats()["count"] == 6, "each worker probes only its own items, once"
+
+
+def test_exitfirst_stops_and_cancels_outstanding_probes(run_suite, demo, fresh_recorder):
+    env = {"http": [{"name": "a-broken", "url": demo.url("/status/500")},
+                    *_targets(fresh_recorder, 5)["http"]]}
+    run = run_suite(env, "-x", "-k", STATUS)
+    assert run.ret == 1
+    assert "stopping after 1 failures" in run.stdout
+    assert run.summary["totals"]["failed"] == 1
