@@ -99,6 +99,8 @@ def pytest_configure(config: pytest.Config) -> None:
         phase=config.getoption("phase"),
     )
     config.stash[SESSION_KEY] = session
+    if not config.pluginmanager.has_plugin("opsverify-short-reports"):
+        config.pluginmanager.register(ShortReports(), "opsverify-short-reports")
     if _wants_checks(config) and not config.getoption("no_reports") and not config.option.collectonly:
         out = reports_dir(config)
         out.mkdir(parents=True, exist_ok=True)
@@ -308,6 +310,41 @@ def _short_repr(item: pytest.Item, kind: str, message: str) -> ReprExceptionInfo
     crash = ReprFileLocation(str(path), (lineno or 0) + 1, message)
     entry = ReprEntry([f"E   {line}" for line in message.splitlines()] or ["E"], None, None, location, "short")
     return ReprExceptionInfo(ReprTraceback([entry], None, "short"), crash)
+
+
+class ShortReports:
+    """Builds the report of an opsverify error or failure without rendering a traceback.
+
+    pytest would format the whole traceback (parsing the source of every frame) only for the
+    wrapper below to replace it with one line; for hundreds of errors that costs seconds of CPU,
+    which also starves the engine thread and distorts the latencies it measures. (A separate
+    plugin object, because one module cannot hold two implementations of the same hook.)
+    """
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport | None:
+        excinfo = call.excinfo
+        if excinfo is None or not isinstance(excinfo.value, OpsverifyError) or call.when == "collect":
+            return None
+        if item.config.option.tbstyle not in ("auto", "short", "line", "no"):
+            return None
+        _redact_exception(excinfo.value)
+        exc = excinfo.value
+        message = exc.message if isinstance(exc, CheckFailed) else one_line(exc)
+        sections = [(f"Captured {key} {when}", content) for when, key, content in item._report_sections]
+        return pytest.TestReport(
+            item.nodeid,
+            item.location,
+            dict.fromkeys(item.keywords, 1),
+            "failed",
+            _short_repr(item, type(exc).__name__, REDACTOR.redact(message)),
+            call.when,  # type: ignore[arg-type]
+            sections,
+            call.duration,
+            call.start,
+            call.stop,
+            user_properties=item.user_properties,
+        )
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)

@@ -10,6 +10,7 @@ Example (inside the plugin)::
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -102,14 +103,23 @@ class OvSession:
 
     # -- parametrization -------------------------------------------------------------------------
     def cases(self, section: str, configured: list[str], each: str | None) -> list[Case]:
-        """Every (environment, target[, item]) a check of ``section`` runs against."""
+        """Every (environment, target[, item]) a check of ``section`` runs against.
+
+        With ``each``, a ``configured`` field that the sub-items have is looked up on each sub-item
+        instead of the target (``@pytest.mark.each("topics")`` + ``configured("partitions")``).
+        """
         found: list[Case] = []
         for env in self.environments.values():
             for target in env.targets(section):
-                if any(not _is_set(getattr(target, attr, None)) for attr in configured):
+                subs = list(getattr(target, each, None) or []) if each else []
+                on_item = [a for a in configured if any(_has_field(s, a) for s in subs)]
+                on_target = [a for a in configured if a not in on_item]
+                if any(not _is_set(getattr(target, attr, None)) for attr in on_target):
                     continue
                 if each:
-                    for sub in getattr(target, each, None) or []:
+                    for sub in subs:
+                        if any(not _is_set(getattr(sub, attr, None)) for attr in on_item):
+                            continue
                         found.append(Case(env.name, section, target.name, _item_name(sub)))
                 else:
                     found.append(Case(env.name, section, target.name))
@@ -165,9 +175,15 @@ class OvSession:
             return []
         return [self.probe_key(PROBES[name], case) for name in item.fixturenames if name in PROBES]
 
-    def prefetch(self, items: Iterable[pytest.Item]) -> int:
-        """Start the probes of every item that will run (not skipped); returns how many were new."""
+    def prefetch(self, items: Iterable[pytest.Item], wait: bool = True) -> int:
+        """Start the probes of every item that will run (not skipped); returns how many were new.
+
+        With ``wait``, block until they have all settled: the checks then run on finished results,
+        so pytest's own CPU work never competes with (and never inflates the latency measured by)
+        the probes in flight. The wall time is the same: it is the slowest probe either way.
+        """
         started = 0
+        futures = []
         for item in items:
             if item.nodeid in self._prefetched:
                 continue
@@ -176,8 +192,10 @@ class OvSession:
                 continue
             for key in self.item_probe_keys(item):
                 if not self.engine.is_submitted(key):
-                    self.engine.submit(key, self._request_for_key(key))
+                    futures.append(self.engine.submit(key, self._request_for_key(key)))
                     started += 1
+        if wait and futures:
+            concurrent.futures.wait(futures)
         return started
 
 
@@ -206,6 +224,10 @@ def _is_set(value: Any) -> bool:
     if isinstance(value, (list, dict, str)) and not value:
         return False
     return True
+
+
+def _has_field(obj: Any, name: str) -> bool:
+    return name in getattr(type(obj), "model_fields", {})
 
 
 def _item_name(sub: Any) -> str:
