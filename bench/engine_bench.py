@@ -123,12 +123,15 @@ def floor_argv(directory: Path, checks: int, reports: Path) -> list[str]:
 
 
 def raw_argv(port: int, n: int) -> list[str]:
+    # a client per request: httpcore's shared pool is far slower with hundreds in flight (see
+    # opsverify/probes/http.py), and the raw limit should be the fastest httpx can do
     code = textwrap.dedent(f"""
         import asyncio, httpx
+        async def get(i):
+            async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+                return await client.get(f"http://127.0.0.1:{port}/t{{i}}")
         async def main():
-            limits = httpx.Limits(max_connections={n}, max_keepalive_connections={n})
-            async with httpx.AsyncClient(limits=limits, trust_env=False, timeout=30) as client:
-                responses = await asyncio.gather(*(client.get(f"http://127.0.0.1:{port}/t{{i}}") for i in range({n})))
+            responses = await asyncio.gather(*(get(i) for i in range({n})))
             assert all(r.status_code == 200 for r in responses)
         asyncio.run(main())
     """)

@@ -28,7 +28,7 @@ from opsverify.errors import CheckFailed, OpsverifyError, one_line
 from opsverify.expect import CheckNotes, Expect
 from opsverify.results import CheckRecord, RunInfo, utc_now
 from opsverify.session import Case, OvSession, case_of, known_environments, section_of, system_of
-from opsverify.writers import allure_env, summary_json, summary_md
+from opsverify.writers import allure_env, allure_results, summary_json, summary_md
 
 MARKERS = {
     "smoke": "quick post-deploy / on-call checks: `pytest -m smoke --env staging`",
@@ -133,6 +133,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return nodeid
 
     return ByTargetScheduling(config, log)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Every plugin is configured now: adjust allure-pytest's result writer (redaction, plumbing)."""
+    allure_results.install()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

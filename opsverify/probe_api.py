@@ -46,7 +46,7 @@ def probe_fixture(
     """Register ``fn`` as a probe of ``section`` and return a pytest fixture of the same name."""
 
     def decorate(fn: ProbeFn) -> Any:
-        fixture_name = name or fn.__name__  # type: ignore[attr-defined]
+        fixture_name = name or fn.__name__
         spec = ProbeSpec(fixture_name, section, fn, per_item)
         PROBES[fixture_name] = spec
 

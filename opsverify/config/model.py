@@ -117,10 +117,15 @@ class EnvironmentBase(Strict):
         return list(getattr(self, key, None) or [])
 
     def target(self, key: str, name: str) -> Target:
-        for target in self.targets(key):
-            if target.name == name:
-                return target
-        raise KeyError(f"{self.name}: no {key} target named {name!r}")
+        """The target ``name`` of section ``key`` (raises ``KeyError``)."""
+        index: dict[tuple[str, str], Target] | None = self.__dict__.get("_target_index")
+        if index is None:
+            index = {(k, t.name): t for k in SECTIONS for t in self.targets(k)}
+            self.__dict__["_target_index"] = index
+        try:
+            return index[(key, name)]
+        except KeyError:
+            raise KeyError(f"{self.name}: no {key} target named {name!r}") from None
 
     def secret_refs(self) -> list[SecretRef]:
         return iter_secret_refs(self)
