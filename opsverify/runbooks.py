@@ -4,8 +4,9 @@ Format of a runbook file::
 
     # Vault                                  <- the runbook's title
     ## Sealed Vault                          <- a procedure
-    ### vault#sealed — Vault is unsealed     <- a verifiable step: id — title
+    ### vault#sealed — Vault is unsealed     <- a step: id — title
     **Action:** Unseal with 3 of 5 key shares (`bao operator unseal`), then ...
+    **Manual:** reason                        <- optional: a step no check can verify (not counted)
 
 Every check carries ``@pytest.mark.runbook("vault#sealed")``; an unknown id is a collection error,
 and a failing check's message ends with the step's action and id.
@@ -26,8 +27,7 @@ from opsverify.errors import ConfigError
 
 _STEP = re.compile(r"^###\s+(?P<id>[a-z0-9][a-z0-9_-]*#[a-z0-9][a-z0-9_.-]*)\s+[—-]+\s+(?P<title>.+?)\s*$")
 _ACTION = re.compile(r"^\*\*Action:\*\*\s*(?P<action>.+?)\s*$")
-_PROCEDURE = re.compile(r"^##\s+(?P<title>[^#].*?)\s*$")
-_TITLE = re.compile(r"^#\s+(?P<title>.+?)\s*$")
+_MANUAL = re.compile(r"^\*\*Manual:\*\*\s*(?P<reason>.+?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Step:
     procedure: str
     runbook: str
     file: str
+    manual: str | None = None  # why no check can verify this step (``**Manual:** reason``)
 
     @property
     def link(self) -> str:
@@ -71,33 +72,43 @@ def load_runbooks(directory: Path) -> RunbookBook:
     for path in sorted(directory.glob("*.md")):
         if path.name.lower() == "readme.md":
             continue
-        rel = f"{directory.name}/{path.name}"
-        title = path.stem
-        procedure = ""
-        pending: tuple[str, str, int] | None = None
-        lines = path.read_text().splitlines()
-        for number, line in enumerate(lines, start=1):
-            if (m := _TITLE.match(line)) and not line.startswith("##"):
-                title = m.group("title")
-                continue
-            if m := _STEP.match(line):
-                if pending:
-                    raise ConfigError(rel, f"line {pending[2]}", f"step {pending[0]} has no **Action:** line")
-                if m.group("id") in book.steps:
-                    raise ConfigError(rel, f"line {number}", f"duplicate step id {m.group('id')}")
-                pending = (m.group("id"), m.group("title"), number)
-                continue
-            if (m := _PROCEDURE.match(line)) and not line.startswith("###"):
-                if pending:
-                    raise ConfigError(rel, f"line {pending[2]}", f"step {pending[0]} has no **Action:** line")
-                procedure = m.group("title")
-                book.procedures.setdefault(f"{title} / {procedure}", [])
-                continue
-            if pending and (m := _ACTION.match(line)):
-                step_id, step_title, _ = pending
-                book.steps[step_id] = Step(step_id, step_title, m.group("action"), procedure, title, rel)
-                book.procedures.setdefault(f"{title} / {procedure}", []).append(step_id)
-                pending = None
-        if pending:
-            raise ConfigError(rel, f"line {pending[2]}", f"step {pending[0]} has no **Action:** line")
+        _parse_file(book, path, f"{directory.name}/{path.name}")
     return book
+
+
+def _parse_file(book: RunbookBook, path: Path, rel: str) -> None:
+    title = path.stem
+    procedure = ""
+    current: dict[str, str | int | None] | None = None
+
+    def close() -> None:
+        if current is None:
+            return
+        if not current["action"]:
+            raise ConfigError(rel, f"line {current['line']}", f"step {current['id']} has no **Action:** line")
+        step = Step(
+            str(current["id"]), str(current["title"]), str(current["action"]), procedure, title, rel,
+            manual=str(current["manual"]) if current["manual"] else None,
+        )
+        book.steps[step.id] = step
+        book.procedures.setdefault(f"{title} / {procedure}", []).append(step.id)
+
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.startswith("# "):
+            title = line[2:].strip()
+        elif m := _STEP.match(line):
+            close()
+            if m.group("id") in book.steps:
+                raise ConfigError(rel, f"line {number}", f"duplicate step id {m.group('id')}")
+            current = {"id": m.group("id"), "title": m.group("title"), "action": None, "manual": None,
+                       "line": number}
+        elif line.startswith("## "):
+            close()
+            current = None
+            procedure = line[3:].strip()
+            book.procedures.setdefault(f"{title} / {procedure}", [])
+        elif current is not None and (m := _ACTION.match(line)):
+            current["action"] = m.group("action")
+        elif current is not None and (m := _MANUAL.match(line)):
+            current["manual"] = m.group("reason")
+    close()

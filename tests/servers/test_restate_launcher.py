@@ -41,8 +41,9 @@ def _get(url: str, token: str | None = None) -> httpx.Response:
 
 def _in_namespace(server: RestateServer, *argv: str) -> str:
     """Run ``argv`` inside the server's namespace (never restate-server itself)."""
-    cmd = ["nsenter", "--target", str(server.process.pid), "--user", "--net", "--preserve-credentials"]
-    done = subprocess.run([*cmd, *argv], capture_output=True, text=True, timeout=TIMEOUT_S, check=True)
+    pid = str(server.process.pid)
+    cmd = ["nsenter", "--target", pid, "--user", "--net", "--preserve-credentials", *argv]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=True)
     return done.stdout
 
 
@@ -64,7 +65,8 @@ def test_server_runs_in_its_own_network_namespace(restate: RestateServer) -> Non
 
 
 def test_namespace_has_only_loopback(restate: RestateServer) -> None:
-    links = [line.split(":")[1].strip() for line in _in_namespace(restate, "ip", "-o", "link").splitlines()]
+    lines = _in_namespace(restate, "ip", "-o", "link").splitlines()
+    links = [line.split(":")[1].strip() for line in lines]
     assert links == ["lo"]
 
 
@@ -94,7 +96,8 @@ def test_demo_deployment_is_registered(restate: RestateServer) -> None:
 
 def test_greeter_service_is_listed(restate: RestateServer) -> None:
     services = _get(f"{restate.admin_url}/services", TOKEN).json()["services"]
-    assert [(s["name"], [h["name"] for h in s["handlers"]]) for s in services] == [("Greeter", ["greet"])]
+    listed = [(s["name"], [h["name"] for h in s["handlers"]]) for s in services]
+    assert listed == [("Greeter", ["greet"])]
 
 
 def test_ingress_health_lists_greeter(restate: RestateServer) -> None:
@@ -119,7 +122,8 @@ def test_proxy_rejects_missing_or_wrong_token(
 ) -> None:
     path = "/health" if port_name == "admin_url" else "/restate/health"
     response = _get(f"{getattr(restate, port_name)}{path}", token)
-    assert (response.status_code, response.headers.get("www-authenticate", "")[:6]) == (401, "Bearer")
+    challenge = response.headers.get("www-authenticate", "")
+    assert (response.status_code, challenge[:6]) == (401, "Bearer")
 
 
 def test_token_rotation_overlap_then_cutover(restate: RestateServer) -> None:
