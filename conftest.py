@@ -2,7 +2,13 @@
 
 pytest_plugins = [
     "opsverify.plugin",
+    "fixtures.hosts",
     "fixtures.http",
+    "fixtures.kubernetes",
+    "fixtures.kafka",
+    "fixtures.nats",
     "fixtures.tls",
     "fixtures.network",
+    "fixtures.slo",
+    "fixtures.vault",
 ]

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -32,7 +33,7 @@ from opsverify.errors import CouldNotVerify, OpsverifyError, ProbeCrashed, Probe
 
 T = TypeVar("T")
 DEFAULT_CONCURRENCY = 128
-GRACE_S = 0.25  # the engine's backstop beyond a probe's own timeout, so the probe's own message wins
+GRACE_S = 0.5  # the engine's backstop beyond a probe's own timeout, so the probe's own message wins
 
 
 @dataclass(frozen=True, order=True)
@@ -71,9 +72,16 @@ class ProbeContext(Generic[T]):
         return await loop.run_in_executor(self.engine.executor, lambda: fn(*args))
 
     async def depend(self, probe: str, *, item: str | None = None) -> Any:
-        """The result of another probe of the same target (shared, run once)."""
+        """The result of another probe of the same target (shared, run once).
+
+        The dependency is shielded (this probe timing out must not cancel it for the others), and
+        this probe gives its concurrency slot back while it waits, so that a dependency can run
+        even with ``--probe-concurrency 1``.
+        """
         key = ProbeKey(probe, self.key.env, self.key.target, item)
-        return await asyncio.wrap_future(self.engine.submit_registered(key))
+        future = asyncio.wrap_future(self.engine.submit_registered(key))
+        async with self.engine.slot_released():
+            return await asyncio.shield(future)
 
     def resource(self, name: str, factory: Callable[[], Any]) -> Any:
         """A per-engine shared object (a client, a connection), created once, closed at shutdown."""
@@ -186,6 +194,18 @@ class Engine:
         if self._thread:
             self._thread.join(5)
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    @contextlib.asynccontextmanager
+    async def slot_released(self) -> AsyncIterator[None]:
+        """Inside a running probe: hand its concurrency slot back for the duration of the block."""
+        assert self._semaphore is not None
+        self._semaphore.release()
+        self.stats.running -= 1
+        try:
+            yield
+        finally:
+            await self._semaphore.acquire()
+            self.stats.running += 1
 
     # -- resources -------------------------------------------------------------------------------
     def resource(self, name: str, factory: Callable[[], Any]) -> Any:

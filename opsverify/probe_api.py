@@ -35,19 +35,24 @@ class ProbeSpec:
     section: str
     fn: ProbeFn
     per_item: bool = False
+    each: str | None = None  # the target's list field the items come from (None: search every list)
 
 
 PROBES: dict[str, ProbeSpec] = {}
 
 
 def probe_fixture(
-    section: str, *, per_item: bool = False, name: str | None = None
+    section: str, *, per_item: bool = False, name: str | None = None, each: str | None = None
 ) -> Callable[[ProbeFn], Any]:
-    """Register ``fn`` as a probe of ``section`` and return a pytest fixture of the same name."""
+    """Register ``fn`` as a probe of ``section`` and return a pytest fixture of the same name.
+
+    ``each="topics"`` (implies ``per_item``) says which list of the target the items come from,
+    so two lists with an item of the same name cannot be confused.
+    """
 
     def decorate(fn: ProbeFn) -> Any:
         fixture_name = name or fn.__name__
-        spec = ProbeSpec(fixture_name, section, fn, per_item)
+        spec = ProbeSpec(fixture_name, section, fn, per_item or each is not None, each)
         PROBES[fixture_name] = spec
 
         def probe_result(ov_case: Any, ov_session: Any) -> Any:

@@ -158,9 +158,9 @@ class OvSession:
         target = env.target(spec.section, key.target)
         item = None
         if key.item is not None:
-            for attr in _list_fields(target):
-                for sub in getattr(target, attr) or []:
-                    if _item_name(sub) == key.item:
+            for attr in [spec.each] if spec.each else _list_fields(target):
+                for sub in getattr(target, attr, None) or []:
+                    if _item_name(sub) == key.item and item is None:
                         item = sub
         return ProbeRequest(fn=spec.fn, env=env, target=target, item=item, timeout=target.timeout)
 

@@ -169,3 +169,32 @@ def test_exitfirst_stops_and_cancels_outstanding_probes(run_suite, demo, fresh_r
     assert run.ret == 1
     assert "stopping after 1 failures" in run.stdout
     assert run.summary["totals"]["failed"] == 1
+
+
+def test_a_dependency_runs_even_with_one_slot_and_survives_a_dependent_timeout():
+    engine = Engine(concurrency=1)
+    runs = []
+
+    async def health(ctx):
+        runs.append("health")
+        await asyncio.sleep(1.0)  # longer than the impatient probe's timeout + the engine's grace
+        return "ok"
+
+    async def impatient(ctx):
+        return await ctx.depend("health")
+
+    async def patient(ctx):
+        return await ctx.depend("health")
+
+    def factory(key):
+        fn = {"health": health, "impatient": impatient, "patient": patient}[key.probe]
+        return _request(fn, timeout=0.05 if key.probe == "impatient" else 3.0)
+
+    engine.request_factory = factory
+    try:
+        with pytest.raises(ProbeTimeout):
+            engine.result(ProbeKey("impatient", "e", "t"))
+        assert engine.result(ProbeKey("patient", "e", "t")) == "ok"
+        assert runs == ["health"]
+    finally:
+        engine.shutdown()

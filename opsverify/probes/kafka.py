@@ -68,7 +68,7 @@ METADATA_SLICE_S = 0.5
 #: Kept back from the probe's timeout so the probe's own message wins over the engine's backstop.
 MARGIN_S = 0.05
 #: librdkafka error codes that mean "this client will not get in", reported at once.
-_FATAL = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError._RESOLVE, KafkaError._ALL_BROKERS_DOWN}
+_FATAL = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError._ALL_BROKERS_DOWN}
 _CONNECTION_CODES = {KafkaError._TRANSPORT, KafkaError._RESOLVE, KafkaError._SSL, KafkaError._AUTHENTICATION}
 
 
@@ -139,7 +139,12 @@ class KafkaTopicConfigs:
     errors: dict[str, str] = field(default_factory=dict)
 
     def value(self, topic: str, key: str) -> str | None:
-        """The value of ``key`` for ``topic``, or ``None`` when the broker did not report it."""
+        """The value of ``key`` for ``topic``, or ``None`` when the broker did not report it.
+
+        Raises :class:`UnexpectedResponse` when the broker refused to describe the topic.
+        """
+        if topic in self.errors:
+            raise UnexpectedResponse(f"configs of topic {topic} unavailable: {self.errors[topic]}")
         return self.values.get(topic, {}).get(key)
 
 
@@ -216,7 +221,7 @@ class KafkaAdmin:
         self._errors: list[KafkaError] = []
         self._lock = threading.Lock()
         try:
-            self.client = AdminClient({**config, "error_cb": self._on_error})
+            self.client = AdminClient({**config, "error_cb": self._on_error})  # type: ignore[dict-item]
         except KafkaException as exc:
             raise Unreachable(f"cannot set up a Kafka client: {_kafka_text(exc)}") from None
 
@@ -285,8 +290,12 @@ class Budget:
         """Seconds left (at least a few ms); raises :class:`ProbeTimeout` naming ``doing`` when none."""
         remaining = self.deadline - time.monotonic()
         if remaining <= 0.005:
-            raise ProbeTimeout(f"Kafka at {self.where}: {doing} took longer than {self.timeout:g} s")
+            raise self.expired(doing)
         return remaining
+
+    def expired(self, doing: str) -> ProbeTimeout:
+        """The error for ``doing`` not finishing within the probe's timeout."""
+        return ProbeTimeout(f"Kafka at {self.where}: {doing} took longer than {self.timeout:g} s")
 
 
 def _where(target: KafkaTarget) -> str:
@@ -346,7 +355,8 @@ async def metadata(ctx: ProbeContext[Any]) -> KafkaMetadata:
     admin = _admin(ctx)
     budget = Budget(ctx)
     ctx.phase = f"asking {budget.where} for cluster metadata"
-    return await ctx.run_sync(_metadata_sync, admin, budget)
+    found: KafkaMetadata = await ctx.run_sync(_metadata_sync, admin, budget)
+    return found
 
 
 def _metadata_sync(admin: KafkaAdmin, budget: Budget) -> KafkaMetadata:
@@ -367,12 +377,14 @@ def _metadata_sync(admin: KafkaAdmin, budget: Budget) -> KafkaMetadata:
             break
         except KafkaException as exc:
             last = exc
-            cause = _fatal_cause(admin.errors_since(mark))
-            if cause is not None:
-                raise Unreachable(f"cannot reach Kafka at {budget.where}: {cause}") from None
+            fatal = _fatal_cause(admin.errors_since(mark))
+            if fatal is not None:
+                raise Unreachable(f"cannot reach Kafka at {budget.where}: {fatal}") from None
             error = _kafka_error(exc)
             if error is not None and error.code() not in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT):
-                raise UnexpectedResponse(f"Kafka at {budget.where}: metadata request failed: {_kafka_text(exc)}") from None
+                raise UnexpectedResponse(
+                    f"Kafka at {budget.where}: metadata request failed: {_kafka_text(exc)}"
+                ) from None
     latency_ms = (time.monotonic() - started) * 1000
     topics: dict[str, KafkaTopicInfo] = {}
     for name, topic in meta.topics.items():
@@ -386,8 +398,8 @@ def _metadata_sync(admin: KafkaAdmin, budget: Budget) -> KafkaMetadata:
             )
             for pid, p in topic.partitions.items()
         }
-        error = _clean(topic.error.str()) if topic.error is not None else None
-        topics[name] = KafkaTopicInfo(name=name, partitions=partitions, error=error)
+        problem = _clean(topic.error.str()) if topic.error is not None else None
+        topics[name] = KafkaTopicInfo(name=name, partitions=partitions, error=problem)
     cluster_id: Any = meta.cluster_id
     return KafkaMetadata(
         bootstrap=budget.where,
@@ -401,15 +413,16 @@ def _metadata_sync(admin: KafkaAdmin, budget: Budget) -> KafkaMetadata:
 
 async def topic_configs(ctx: ProbeContext[Any]) -> KafkaTopicConfigs:
     """The configs of every listed topic that has a ``min_insync_replicas`` expectation (one request)."""
+    budget = Budget(ctx)  # the engine counts the timeout from the probe's start, so do we
     meta: KafkaMetadata = await ctx.depend("kafka_metadata")
     target: KafkaTarget = ctx.target
     names = [t.name for t in target.topics if t.min_insync_replicas is not None and meta.topic(t.name)]
     if not names:
         return KafkaTopicConfigs()
     admin = _admin(ctx)
-    budget = Budget(ctx)
     ctx.phase = f"describing the configs of {len(names)} topic(s) at {budget.where}"
-    return await ctx.run_sync(_topic_configs_sync, admin, budget, names)
+    found: KafkaTopicConfigs = await ctx.run_sync(_topic_configs_sync, admin, budget, names)
+    return found
 
 
 def _topic_configs_sync(admin: KafkaAdmin, budget: Budget, names: list[str]) -> KafkaTopicConfigs:
@@ -417,7 +430,7 @@ def _topic_configs_sync(admin: KafkaAdmin, budget: Budget, names: list[str]) -> 
     futures = admin.client.describe_configs(resources, request_timeout=budget.left("describe_configs"))
     found = KafkaTopicConfigs()
     for resource, future in futures.items():
-        name = resource.name
+        name = str(resource.name)
         try:
             entries = future.result(timeout=budget.left("describe_configs") + MARGIN_S)
         except KafkaException as exc:
@@ -425,8 +438,8 @@ def _topic_configs_sync(admin: KafkaAdmin, budget: Budget, names: list[str]) -> 
             found.errors[name] = _kafka_text(exc)
             continue
         except TimeoutError:
-            raise ProbeTimeout(f"Kafka at {budget.where}: describe_configs took longer than {budget.timeout:g} s") from None
-        found.values[name] = {key: str(entry.value) for key, entry in entries.items() if entry.value is not None}
+            raise budget.expired("describe_configs") from None
+        found.values[name] = {k: str(e.value) for k, e in entries.items() if e.value is not None}
     return found
 
 
@@ -447,10 +460,10 @@ def _group(target: KafkaTarget, name: str | None) -> KafkaGroup:
 
 async def group_lag(ctx: ProbeContext[Any]) -> KafkaGroupLag:
     """Committed offsets of one consumer group (``ctx.key.item``) against the high watermarks."""
+    budget = Budget(ctx)  # the engine counts the timeout from the probe's start, so do we
     meta: KafkaMetadata = await ctx.depend("kafka_metadata")
     group = _group(ctx.target, ctx.key.item)
     admin = _admin(ctx)
-    budget = Budget(ctx)
     ctx.phase = f"reading committed offsets of group {group.name} at {budget.where}"
     committed, state, members = await ctx.run_sync(_committed_sync, admin, budget, group.name)
     wanted = set(group.topics) if group.topics is not None else None
@@ -495,7 +508,7 @@ def _committed_sync(
             ) from None
         answer = None
     except TimeoutError:
-        raise ProbeTimeout(f"Kafka at {budget.where}: offsets of group {group} took longer than {budget.timeout:g} s") from None
+        raise budget.expired(f"reading the offsets of group {group}") from None
     for tp in (answer.topic_partitions or []) if answer is not None else []:
         if tp.error is None and tp.offset >= 0:
             committed[(tp.topic, tp.partition)] = int(tp.offset)
@@ -529,7 +542,7 @@ def _high_watermarks_sync(
                 f"{_kafka_text(exc)}"
             ) from None
         except TimeoutError:
-            raise ProbeTimeout(f"Kafka at {budget.where}: list_offsets took longer than {budget.timeout:g} s") from None
+            raise budget.expired("reading high watermarks") from None
         highs[(tp.topic, tp.partition)] = int(info.offset)
     return highs
 
@@ -539,16 +552,18 @@ async def canary(ctx: ProbeContext[Any]) -> KafkaCanaryResult:
 
     No consumer group is joined or committed. A missing canary topic is reported, never created.
     """
+    budget = Budget(ctx)  # the engine counts the timeout from the probe's start, so do we
     meta: KafkaMetadata = await ctx.depend("kafka_metadata")
     target: KafkaTarget = ctx.target
-    assert target.canary is not None
+    if target.canary is None:
+        raise UnexpectedResponse(f"target {target.name} has no canary configured")
     topic = target.canary.topic
     if meta.topic(topic) is None:
         return KafkaCanaryResult(topic=topic, ok=False, error=f"canary topic {topic} does not exist")
     config = client_config(ctx)
-    budget = Budget(ctx)
     ctx.phase = f"canary round trip through {topic} at {budget.where}"
-    return await ctx.run_sync(_canary_sync, config, budget, topic)
+    result: KafkaCanaryResult = await ctx.run_sync(_canary_sync, config, budget, topic)
+    return result
 
 
 def _canary_sync(config: dict[str, Any], budget: Budget, topic: str) -> KafkaCanaryResult:

@@ -181,10 +181,11 @@ class KafkaServer:
         self.stop()
 
 
-def start_kafka(workdir: Path, *, timeout_s: float = 10.0) -> KafkaServer:
-    """Start tansu on a free 127.0.0.1 port with ``memory://`` storage; wait until it answers."""
+def start_kafka(workdir: Path, *, port: int | None = None, timeout_s: float = 10.0) -> KafkaServer:
+    """Start tansu on 127.0.0.1 (``port``, default a free one) with ``memory://`` storage; wait
+    until it answers metadata."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     url = f"tcp://{HOST}:{port}"
     env_tool = shutil.which("env") or "/usr/bin/env"
     unset = [arg for var in TANSU_ENV_VARS for arg in ("-u", var)]

@@ -736,20 +736,23 @@ def start_nats(
     jwt_trust: JwtTrust | None = None,
     server_name: str = "opsverify-nats",
     timeout_s: float = 10.0,
+    port: int | None = None,
+    monitoring_port: int | None = None,
 ) -> NatsServer:
     """Start ``nats-server`` on 127.0.0.1 (free ports) with a config generated into ``workdir``.
 
     ``users``: config-file users (password/nkey users, or exactly one token user); none means
     no auth. ``tls=True`` generates a CA + server cert in ``workdir/tls``. ``jwt_trust`` (from
     :func:`make_jwt_trust`) switches the server to operator mode; it excludes ``users``.
+    ``port`` / ``monitoring_port`` pin the ports (the sandbox's fixed ones); default: free ports.
     """
     if jwt_trust is not None and users:
         raise SandboxError("NATS operator (JWT) mode cannot also have config-file users")
     workdir.mkdir(parents=True, exist_ok=True)
     tls_files = make_tls_files(workdir / "tls") if tls is True else (tls or None)
     settings = _Settings(
-        port=free_port(HOST),
-        monitoring_port=free_port(HOST) if monitoring else None,
+        port=port or free_port(HOST),
+        monitoring_port=(monitoring_port or free_port(HOST)) if monitoring else None,
         jetstream=jetstream,
         store_dir=workdir,  # the server appends /jetstream
         users=tuple(users),

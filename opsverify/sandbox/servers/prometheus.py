@@ -145,13 +145,18 @@ def start_prometheus(
     scrape_interval: str = "1s",
     rule_files: Sequence[Path] | None = None,
     timeout_s: float = 20.0,
+    port: int | None = None,
+    job: str = "targets",
 ) -> PrometheusServer:
-    """Start Prometheus on a free 127.0.0.1 port scraping ``scrape_targets``; wait for ready."""
+    """Start Prometheus on 127.0.0.1 scraping ``scrape_targets``; wait for ready.
+
+    ``port`` defaults to a free one (the sandbox passes its fixed port); ``job`` names the scrape job.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     binary = find_tool("prometheus")
     config = workdir / "prometheus.yml"
-    config.write_text(prometheus_config(scrape_targets, scrape_interval, rule_files))
-    port = free_port()
+    config.write_text(prometheus_config(scrape_targets, scrape_interval, rule_files, job=job))
+    port = port or free_port()
     argv = [
         binary,
         f"--config.file={config}",

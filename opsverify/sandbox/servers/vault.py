@@ -350,18 +350,25 @@ def start_vault_raft(
     threshold: int = 3,
     initialise: bool = True,
     timeout_s: float = 30.0,
+    port: int | None = None,
+    cluster_port: int | None = None,
+    node_id: str = "node1",
 ) -> VaultServer:
     """Start OpenBao with raft storage in ``workdir``, initialise it and unseal it.
 
     Returns once ``sys/health`` answers 200; the handle holds the unseal keys and root token.
-    With ``initialise=False`` it returns as soon as the API answers: uninitialised, sealed, no
-    keys and an empty ``root_token`` (``sys/health`` then answers 501).
+    With ``initialise=False`` it returns as soon as the API answers: sealed, no keys and an empty
+    ``root_token`` - uninitialised (``sys/health`` 501) unless ``workdir`` holds raft data from an
+    earlier run (the sandbox reuses it and unseals with the keys it stored).
+    ``port`` / ``cluster_port`` default to free ports (the sandbox passes fixed ones); ``node_id``
+    names the raft node (give a second node of a cluster its own).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "raft").mkdir(exist_ok=True)
-    port, cluster_port = free_port(), free_port()
+    port = port or free_port()
+    cluster_port = cluster_port or free_port()
     config = workdir / "bao.hcl"
-    config.write_text(raft_config(workdir, port, cluster_port))
+    config.write_text(raft_config(workdir, port, cluster_port, node_id))
     proc = _start([find_tool("bao"), "server", f"-config={config}"], workdir, "bao-raft")
     try:
         _wait_answering(proc, port, timeout_s)
