@@ -1,14 +1,12 @@
-"""Root conftest: names the opsverify plugin and the facade fixture modules. Nothing else."""
+"""Root conftest: loads the opsverify plugin and every facade fixture module under ``fixtures/``. Nothing else."""
+
+from pathlib import Path
 
 pytest_plugins = [
     "opsverify.plugin",
-    "fixtures.hosts",
-    "fixtures.http",
-    "fixtures.kubernetes",
-    "fixtures.kafka",
-    "fixtures.nats",
-    "fixtures.tls",
-    "fixtures.network",
-    "fixtures.slo",
-    "fixtures.vault",
+    *sorted(
+        f"fixtures.{path.stem}"
+        for path in (Path(__file__).parent / "fixtures").glob("*.py")
+        if path.stem != "__init__"
+    ),
 ]
