@@ -32,7 +32,27 @@ from typing import Any, Generic, TypeVar
 from opsverify.errors import CouldNotVerify, OpsverifyError, ProbeCrashed, ProbeTimeout, one_line
 
 T = TypeVar("T")
-DEFAULT_CONCURRENCY = 128
+
+
+def _default_concurrency() -> int:
+    """Probes in flight by default: sized for sockets, not cores.
+
+    512 (a suite of a few hundred checks then probes in one wave), or a quarter of the soft
+    open-files limit where that is lower, leaving room for the files pytest and its report writers
+    hold. ``--probe-concurrency`` overrides it.
+    """
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return 128
+    if soft == resource.RLIM_INFINITY:
+        return 512
+    return max(16, min(512, soft // 4))
+
+
+DEFAULT_CONCURRENCY = _default_concurrency()
 GRACE_S = 0.5  # the engine's backstop beyond a probe's own timeout, so the probe's own message wins
 
 
