@@ -9,7 +9,7 @@ from opsverify.cli import command
 
 def _sandbox_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument("services", nargs="*", help="only these services (up)")
+    parser.add_argument("services", nargs="*", help="only these services (up, down)")
 
 
 @command("sandbox")(_sandbox_args)
@@ -21,7 +21,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
         manager.up(args.services or None)
         print("sandbox up: run `pytest -m smoke --env local`")
     elif args.action == "down":
-        manager.down()
+        manager.down(only=args.services or None)
     else:
         print("\n".join(manager.status()))
     return 0

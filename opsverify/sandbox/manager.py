@@ -128,15 +128,17 @@ def up(only: list[str] | None = None, log: Callable[[str], None] = print) -> dic
     return state
 
 
-def down(log: Callable[[str], None] = print) -> None:
-    """Stop every process ``up`` recorded (and nothing else)."""
+def down(log: Callable[[str], None] = print, only: list[str] | None = None) -> None:
+    """Stop every process ``up`` recorded (and nothing else); with ``only``, just those services'."""
     directory = state_dir()
     state = _read_state(directory)
     for name, entry in sorted(state["services"].items(), reverse=True):
+        if only and name not in only:
+            continue
         for pid in entry.get("pids", []):
             stop_pid(pid, grace_s=5)
         log(f"  {name:<12} stopped")
-    state["services"] = {}
+    state["services"] = {k: v for k, v in state["services"].items() if only and k not in only}
     _write_state(directory, state)
 
 

@@ -35,7 +35,8 @@ def find_tool(name: str, *relative_candidates: str) -> str:
     """Absolute path of executable ``name``; raises :class:`SandboxError` naming the install step.
 
     ``relative_candidates`` are extra paths below :func:`tools_dir` to try first
-    (e.g. ``"node_modules/@restatedev/restate-server-linux-x64/bin/restate-server"``).
+    (e.g. ``"node_modules/@restatedev/restate-server-linux-x64/bin/restate-server"``, a binary that
+    may only ever run under ``unshare -rn``: see :mod:`opsverify.sandbox.servers.restate`).
     """
     base = tools_dir()
     for rel in (*relative_candidates, f"bin/{name}", f"usr/bin/{name}"):

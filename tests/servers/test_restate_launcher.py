@@ -3,12 +3,14 @@
 Proves: the server sits in its own network namespace with nothing but a loopback and no route;
 the host reaches admin and ingress through the 127.0.0.1 proxy; the demo service is registered and
 answers through the ingress; the bearer-token proxy rejects missing/wrong tokens and supports a
-rotation overlap; ``stop()`` leaves no process behind (server, demo service, proxy).
+rotation overlap; extra proxies (no token, any token, a token list, absent sockets -> 502) behave as
+the check self-tests need; ``stop()`` leaves no process behind (server, demo service, proxy).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from opsverify.sandbox.servers.restate import (
     RestateServer,
     pids_in_netns,
     pids_with_arg,
+    start_proxy,
     start_restate,
 )
 from opsverify.sandbox.servers.restate_demo_service import greeting_for
@@ -138,10 +141,61 @@ def test_token_rotation_overlap_then_cutover(restate: RestateServer) -> None:
     assert (overlap, cutover) == ((200, 200), (401, 200))
 
 
-def test_startup_time_and_rss_are_modest(restate: RestateServer) -> None:
+def test_rss_is_modest(restate: RestateServer) -> None:
+    # the start-up time is printed, never asserted: the machine is shared
     rss_mb = restate.rss_bytes() / 2**20
     print(f"restate startup {restate.startup_s:.2f} s, RSS {rss_mb:.0f} MiB")
-    assert restate.startup_s < 15 and 0 < rss_mb < 512
+    assert 0 < rss_mb < 512
+
+
+def test_extra_proxy_without_token_forwards_everything(restate: RestateServer, tmp_path: Path) -> None:
+    with start_proxy(tmp_path, admin_socket=restate.admin_socket, ingress_socket=restate.ingress_socket) as proxy:
+        statuses = (_get(f"{proxy.admin_url}/health").status_code,
+                    _get(f"{proxy.ingress_url}/restate/health", "anything").status_code)
+    assert statuses == (200, 200)
+
+
+def test_extra_proxy_accepting_any_token_still_wants_one(restate: RestateServer, tmp_path: Path) -> None:
+    with start_proxy(tmp_path, admin_socket=restate.admin_socket, ingress_socket=restate.ingress_socket,
+                     auth_token=TOKEN, accept_any_token=True) as proxy:
+        url = f"{proxy.admin_url}/version"
+        statuses = (_get(url).status_code, _get(url, "made-up").status_code, _get(url, TOKEN).status_code)
+    assert statuses == (401, 200, 200)
+
+
+def test_extra_proxy_set_tokens_replaces_the_accepted_list(restate: RestateServer, tmp_path: Path) -> None:
+    with start_proxy(tmp_path, admin_socket=restate.admin_socket, ingress_socket=restate.ingress_socket,
+                     auth_token=TOKEN) as proxy:
+        url = f"{proxy.ingress_url}/restate/health"
+        proxy.set_tokens("old-one", "new-one")
+        both = (_get(url, "old-one").status_code, _get(url, "new-one").status_code, _get(url, TOKEN).status_code)
+    assert both == (200, 200, 401)
+
+
+def test_proxy_in_front_of_absent_sockets_answers_502(tmp_path: Path) -> None:
+    with start_proxy(tmp_path, admin_socket=tmp_path / "admin.sock", ingress_socket=tmp_path / "ingress.sock") as proxy:
+        response = _get(f"{proxy.admin_url}/health")
+    assert response.status_code == 502
+    assert response.json()["message"].startswith("restate admin unreachable: ")
+
+
+def test_replaced_demo_serves_another_service_behind_the_registered_uri(tmp_path: Path) -> None:
+    with start_restate(tmp_path / "restate", auth_token=None) as server:
+        server.replace_demo("Billing")
+        discovered = server.admin("POST", "/deployments", expect=(200,),
+                                  json_body={"uri": server.demo_uri, "dry_run": True, "force": True})
+        registered = [s["name"] for s in server.admin("GET", "/services")["services"]]
+    assert ([s["name"] for s in discovered["services"]], registered) == (["Billing"], ["Greeter"])
+
+
+def test_restart_in_the_same_workdir_waits_for_the_new_demo_service(tmp_path: Path) -> None:
+    # demo.log is appended to: the first start's "Running on" line must not count for the second
+    start_restate(tmp_path / "restate", auth_token=None).stop()
+    shutil.rmtree(tmp_path / "restate" / "restate-data", ignore_errors=True)  # as the sandbox does
+    with start_restate(tmp_path / "restate", auth_token=None) as again:
+        greeting = again.call("Greeter", "greet", "Eve")
+    banners = (tmp_path / "restate" / "demo.log").read_text().count("Running on")
+    assert (greeting, banners) == (greeting_for("Eve"), 2)
 
 
 def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:

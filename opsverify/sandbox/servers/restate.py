@@ -26,6 +26,13 @@ Example::
         restate.set_token("n3w", keep_old=True)     # rotation overlap: both tokens accepted
         restate.set_token("n3w")                    # only the new one
 
+    # fixed host-side ports (the sandbox: admin 19070, ingress 18070)
+    start_restate(workdir, auth_token=token, admin_port=19070, ingress_port=18070)
+    # one more proxy, e.g. without a token in front of the same server, or to absent sockets (502)
+    start_proxy(tmp, admin_socket=restate.admin_socket, ingress_socket=restate.ingress_socket)
+    # faults: the registered deployment stopped, or another service put behind its URI
+    restate.demo.stop(); restate.replace_demo("Billing")
+
 Endpoints (verified on 1.7.12; all bodies JSON unless said otherwise):
 
 * admin ``GET /health`` -> 200, EMPTY body (``content-length: 0``).
@@ -46,9 +53,15 @@ Endpoints (verified on 1.7.12; all bodies JSON unless said otherwise):
   "deployment_id": "dp_...", "revision": 1, "public": true, "idempotency_retention": "1d",
   "journal_retention": "1d", "inactivity_timeout": "1m", "abort_timeout": "10m",
   "retry_policy": {...}, ...}]}``.
+* admin ``POST /deployments {"uri": ..., "dry_run": true, "force": true}`` -> 200 with the
+  discovered services, nothing registered or changed; an unreachable URI -> 500 ``META0003``
+  after ~1.8 s. With ``"force": false`` a dry run of an ALREADY REGISTERED URI is answered from
+  Restate's records without contacting the deployment (200 even when it is down); ``force``
+  defaults to true.
 * ingress ``GET /restate/health`` -> 200 ``{"services": ["Greeter"]}`` (``{"services": []}``
   before any registration).
-* ingress ``POST /Greeter/greet`` body ``"Ada"`` -> 200 ``"Hello, Ada!"``.
+* ingress ``POST /Greeter/greet`` body ``"Ada"`` -> 200 ``"Hello, Ada!"``; unknown handler or
+  service -> 404 ``{"code": 404, "message": "...", "source": "ingress"}``.
 * proxy with a missing/wrong token -> 401 ``{"message": "..."}`` + ``WWW-Authenticate: Bearer``;
   socket not there (server down) -> 502 ``{"message": "restate <admin|ingress> unreachable: ..."}``.
 
@@ -352,6 +365,15 @@ class RestateServer:
         self.tokens = [*kept, new]
         _write_tokens(self.tokens_file, self.tokens)
 
+    # -- faults for the self-tests -------------------------------------------------------------------
+
+    def replace_demo(self, service_name: str) -> None:
+        """Put a service named ``service_name`` behind the registered demo URI, without registering
+        it: Restate's records still list the old service there (a deploy that replaced it)."""
+        if self.demo is not None:
+            self.demo.stop(grace_s=3.0)
+        _start_demo(self, service_name, register=False)
+
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def stop(self) -> None:
@@ -404,6 +426,19 @@ def _start_proxy(
     workdir: Path, base_dir: Path, ports: tuple[int, int], tokens: Path | None
 ) -> ManagedProcess:
     node_dir = base_dir / NODE_NAME
+    return _spawn_proxy(
+        workdir / "proxy.log", node_dir / "admin.sock", node_dir / "ingress.sock", ports, tokens
+    )
+
+
+def _spawn_proxy(
+    log_path: Path,
+    admin_socket: Path,
+    ingress_socket: Path,
+    ports: tuple[int, int],
+    tokens: Path | None,
+    any_token: bool = False,
+) -> ManagedProcess:
     argv = [
         sys.executable,
         "-m",
@@ -411,17 +446,103 @@ def _start_proxy(
         "--admin-port",
         str(ports[0]),
         "--admin-socket",
-        str(node_dir / "admin.sock"),
+        str(admin_socket),
         "--ingress-port",
         str(ports[1]),
         "--ingress-socket",
-        str(node_dir / "ingress.sock"),
+        str(ingress_socket),
     ]
     if tokens is not None:
         argv += ["--tokens-file", str(tokens)]
+    if any_token:
+        argv.append("--accept-any-token")
     return ManagedProcess.start(
-        argv, log_path=workdir / "proxy.log", name="restate-proxy", env=_pythonpath_env()
+        argv, log_path=log_path, name="restate-proxy", env=_pythonpath_env()
     )
+
+
+@dataclass
+class RestateProxy:
+    """An extra host-side proxy (see :func:`start_proxy`): no server of its own."""
+
+    process: ManagedProcess
+    admin_port: int
+    ingress_port: int
+    tokens_file: Path | None = None
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{HOST}:{self.admin_port}"
+
+    @property
+    def ingress_url(self) -> str:
+        return f"http://{HOST}:{self.ingress_port}"
+
+    def set_tokens(self, *tokens: str) -> None:
+        """Accept exactly ``tokens`` from the next request on (e.g. old and new during a rotation)."""
+        if self.tokens_file is None:
+            raise SandboxError("this proxy was started without auth_token: it checks no tokens")
+        if not tokens or any(not t or any(ch.isspace() for ch in t) for t in tokens):
+            raise SandboxError("restate tokens must be non-empty and contain no whitespace")
+        _write_tokens(self.tokens_file, list(tokens))
+
+    def stop(self) -> None:
+        self.process.stop(grace_s=3.0)
+
+    def __enter__(self) -> RestateProxy:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_proxy(
+    workdir: Path,
+    *,
+    admin_socket: Path,
+    ingress_socket: Path,
+    auth_token: str | None = None,
+    admin_port: int | None = None,
+    ingress_port: int | None = None,
+    accept_any_token: bool = False,
+) -> RestateProxy:
+    """Start one more host-side proxy to the given unix sockets (no server is started).
+
+    For the self-tests: a second proxy without a token in front of a running server (a proxy that
+    does not enforce tokens), one with ``accept_any_token`` (it demands a bearer token but lets any
+    value through), or a proxy whose sockets do not exist (server down, proxy up: every request
+    answers 502).
+    """
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    ports = (admin_port or free_port(HOST), ingress_port or free_port(HOST))
+    tokens_file = None
+    if auth_token is not None:
+        if not auth_token or any(ch.isspace() for ch in auth_token):
+            raise SandboxError("restate auth_token must be non-empty and contain no whitespace")
+        tokens_file = workdir / f"proxy-{ports[0]}-tokens"
+        _write_tokens(tokens_file, [auth_token])
+    process = _spawn_proxy(
+        workdir / f"proxy-{ports[0]}.log",
+        admin_socket,
+        ingress_socket,
+        ports,
+        tokens_file,
+        accept_any_token,
+    )
+    proxy = RestateProxy(process, ports[0], ports[1], tokens_file)
+    try:
+        process.wait_for_port(HOST, ports[0], timeout_s=START_TIMEOUT_S)
+        process.wait_for_port(HOST, ports[1], timeout_s=START_TIMEOUT_S)
+    except BaseException:
+        proxy.stop()
+        raise
+    return proxy
 
 
 def _pythonpath_env() -> dict[str, str]:
@@ -429,7 +550,7 @@ def _pythonpath_env() -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), current) if p)}
 
 
-def _start_demo(server: RestateServer) -> None:
+def _start_demo(server: RestateServer, service_name: str | None = None, register: bool = True) -> None:
     argv = [
         "nsenter",
         "--target",
@@ -444,18 +565,28 @@ def _start_demo(server: RestateServer) -> None:
         HOST,
         "--port",
         str(DEMO_PORT),
+        *(["--service", service_name] if service_name else []),
     ]
-    demo = ManagedProcess.start(
-        argv, log_path=server.workdir / "demo.log", name="restate-demo", env=_pythonpath_env()
-    )
+    log_path = server.workdir / "demo.log"
+    # the log is appended to (a restart in the same workdir, a replaced demo): only what this
+    # process writes counts, or an old banner would announce a service that is not listening yet
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    demo = ManagedProcess.start(argv, log_path=log_path, name="restate-demo", env=_pythonpath_env())
     server.demo = demo
-    banner = f"Running on http://{HOST}:{DEMO_PORT}"
+    banner = f"Running on http://{HOST}:{DEMO_PORT}".encode()
+
+    def serving() -> bool:
+        with open(log_path, "rb") as log:
+            log.seek(offset)
+            return banner in log.read()
+
     demo.wait_until(
-        lambda: banner in demo.log_path.read_text(errors="replace"),
+        serving,
         START_TIMEOUT_S,
         f"serving on {HOST}:{DEMO_PORT} inside the namespace",
     )
-    server.deployment_id = str(server.register_deployment(server.demo_uri).get("id"))
+    if register:
+        server.deployment_id = str(server.register_deployment(server.demo_uri).get("id"))
 
 
 def _wait_ready(server: RestateServer) -> None:
@@ -484,11 +615,15 @@ def start_restate(
     *,
     with_demo_service: bool = True,
     auth_token: str | None = None,
+    admin_port: int | None = None,
+    ingress_port: int | None = None,
 ) -> RestateServer:
     """Start restate-server under ``unshare -rn`` (+ proxy, + demo service) and wait until ready.
 
     ``workdir`` holds the config, ``restate-data/`` (base-dir, sockets), logs and the tokens file.
     With ``auth_token`` both proxied ports demand ``Authorization: Bearer <token>``.
+    ``admin_port`` / ``ingress_port`` fix the host-side proxy ports (default: free ports), e.g. for
+    the sandbox; the server itself listens only inside its namespace either way.
     """
     _require_commands("unshare", "ip", "nsenter")
     if auth_token is not None and (not auth_token or any(ch.isspace() for ch in auth_token)):
@@ -503,7 +638,7 @@ def start_restate(
     longest = base_dir / NODE_NAME / "ingress.sock"
     if len(os.fsencode(longest)) > _UNIX_PATH_MAX:
         raise SandboxError(f"restate workdir path too long for a unix socket ({longest})")
-    ports = (free_port(HOST), free_port(HOST))
+    ports = (admin_port or free_port(HOST), ingress_port or free_port(HOST))
     config_path = workdir / "restate.toml"
     write_config(
         config_path,
@@ -579,7 +714,9 @@ def _json_error(
 _SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 
-def _make_app(name: str, socket_path: Path, tokens_file: Path | None) -> web.Application:
+def _make_app(
+    name: str, socket_path: Path, tokens_file: Path | None, any_token: bool = False
+) -> web.Application:
     async def on_startup(app: web.Application) -> None:
         app[_SESSION] = aiohttp.ClientSession(
             connector=aiohttp.UnixConnector(path=str(socket_path)),
@@ -591,9 +728,13 @@ def _make_app(name: str, socket_path: Path, tokens_file: Path | None) -> web.App
         await app[_SESSION].close()
 
     async def forward(request: web.Request) -> web.StreamResponse:
-        if tokens_file is not None and not _authorized(
-            request.headers.get("Authorization", ""), _read_tokens(tokens_file)
-        ):
+        header = request.headers.get("Authorization", "")
+        if any_token:
+            # the misconfigured gateway of the self-tests: it looks for a bearer token, not at it
+            allowed = header.lower().startswith("bearer ") and bool(header[7:].strip())
+        else:
+            allowed = tokens_file is None or _authorized(header, _read_tokens(tokens_file))
+        if not allowed:
             return _json_error(
                 401,
                 "missing or invalid bearer token",
@@ -632,7 +773,9 @@ async def _run_proxy(args: argparse.Namespace) -> None:
         ("admin", args.admin_port, args.admin_socket),
         ("ingress", args.ingress_port, args.ingress_socket),
     ):
-        runner = web.AppRunner(_make_app(name, Path(sock), tokens), access_log=None)
+        runner = web.AppRunner(
+            _make_app(name, Path(sock), tokens, args.accept_any_token), access_log=None
+        )
         await runner.setup()
         await web.TCPSite(runner, HOST, port).start()
         runners.append(runner)
@@ -653,6 +796,11 @@ def _proxy_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ingress-port", type=int, required=True)
     parser.add_argument("--ingress-socket", required=True)
     parser.add_argument("--tokens-file", default=None)
+    parser.add_argument(
+        "--accept-any-token",
+        action="store_true",
+        help="accept any non-empty bearer token (a gateway that only checks the header is there)",
+    )
     asyncio.run(_run_proxy(parser.parse_args(argv)))
 
 

@@ -36,25 +36,31 @@ from hypercorn.config import Config
 SERVICE_NAME = "Greeter"
 HANDLER_NAME = "greet"
 
-greeter = restate.Service(SERVICE_NAME)
-
-
 def greeting_for(name: str) -> str:
     """The exact string ``Greeter.greet`` returns for ``name`` (tests compare against it)."""
     return f"Hello, {name}!"
 
 
-@greeter.handler(HANDLER_NAME)
-async def greet(ctx: restate.Context, name: str) -> str:
-    """Return :func:`greeting_for` ``name``."""
-    del ctx
-    return greeting_for(name)
+def make_service(service_name: str = SERVICE_NAME) -> restate.Service:
+    """A service named ``service_name`` with the ``greet`` handler (another name: a deploy that put
+    a different service behind a registered URI, for the self-tests)."""
+    service = restate.Service(service_name)
+
+    @service.handler(HANDLER_NAME)
+    async def greet(ctx: restate.Context, name: str) -> str:
+        """Return :func:`greeting_for` ``name``."""
+        del ctx
+        return greeting_for(name)
+
+    return service
 
 
+greeter = make_service()
 app = restate.app(services=[greeter])
 
 
-async def _serve(host: str, port: int) -> None:
+async def _serve(host: str, port: int, service_name: str = SERVICE_NAME) -> None:
+    served = app if service_name == SERVICE_NAME else restate.app(services=[make_service(service_name)])
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
@@ -69,7 +75,7 @@ async def _serve(host: str, port: int) -> None:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
 
-    await serve(app, config, shutdown_trigger=shutdown_trigger)
+    await serve(served, config, shutdown_trigger=shutdown_trigger)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,8 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9080)
+    parser.add_argument("--service", default=SERVICE_NAME, help="the service's name (default Greeter)")
     args = parser.parse_args(argv)
-    asyncio.run(_serve(args.host, args.port))
+    asyncio.run(_serve(args.host, args.port, args.service))
 
 
 if __name__ == "__main__":
