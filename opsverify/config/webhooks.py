@@ -1,0 +1,93 @@
+"""``webhooks:`` section: HMAC-signed inbound webhook receivers.
+
+The checker sends four requests with the same body: correctly signed (must be accepted), signed
+with a wrong secret, without the signature header, and correctly signed but without the tenant header
+(each must be refused with a 4xx: a 5xx is a receiver that crashed, not one that refused). A real
+delivery is recorded by the receiver, so these checks are ``mutating``; a receiver that only verifies
+(a dry-run endpoint) is declared with ``dry_run: true`` and then counts as ``read_only``.
+
+The signature is ``signature_format`` with ``{algorithm}``, ``{hex}`` and ``{base64}`` replaced by the
+HMAC (of the raw body, with ``secret``) - ``sha256={hex}`` is GitHub's and OmertaOS's form.
+
+Example::
+
+    webhooks:
+      - name: approval
+        url: https://api.staging.example.com/v1/hooks/approval
+        secret: {env: APPROVAL_HOOK_SECRET}       # the verification key (e.g. from Vault secret/omertaos/hooks)
+        algorithm: sha256                          # sha1 | sha256 | sha384 | sha512
+        signature_header: x-omerta-signature
+        signature_format: "{algorithm}={hex}"
+        tenant_header: x-tenant-id                 # null when the receiver needs no tenant
+        tenant: opsverify-canary
+        body: '{"event": "opsverify.canary", "dry_run": true}'
+        accepted_status: [200, 202, 204]
+        dry_run: false
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from opsverify.config.base import Safety, Target, section
+from opsverify.config.secrets import SecretRef
+
+ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
+
+
+class WebhookTarget(Target):
+    """An inbound webhook receiver and how a delivery to it must be signed."""
+
+    url: str = Field(pattern=r"^https?://")
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    secret: SecretRef
+    algorithm: str = "sha256"
+    signature_header: str = Field(default="x-omerta-signature", pattern=r"^[A-Za-z0-9-]+$")
+    signature_format: str = "{algorithm}={hex}"
+    tenant_header: str | None = Field(default="x-tenant-id", pattern=r"^[A-Za-z0-9-]+$")
+    tenant: str = "opsverify-canary"
+    body: str = '{"event": "opsverify.canary", "source": "opsverify"}'
+    content_type: str = "application/json"
+    accepted_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
+    dry_run: bool = Field(default=False, description="the endpoint only verifies: sending is read_only")
+
+    @field_validator("algorithm")
+    @classmethod
+    def _known_algorithm(cls, value: str) -> str:
+        value = value.lower()
+        if value not in ALGORITHMS:
+            raise ValueError(f"unknown HMAC algorithm {value!r} (known: {', '.join(ALGORITHMS)})")
+        return value
+
+    @field_validator("signature_format")
+    @classmethod
+    def _has_digest(cls, value: str) -> str:
+        if "{hex}" not in value and "{base64}" not in value:
+            raise ValueError("must contain {hex} or {base64}")
+        try:
+            value.format(algorithm="a", hex="b", base64="c")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{algorithm}}, {{hex}} and {{base64}} may be used ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _dry_run_is_read_only(self) -> WebhookTarget:
+        if self.dry_run and self.safety is None:
+            self.safety = Safety.read_only
+        if self.dry_run and self.safety not in (None, Safety.read_only):
+            raise ValueError("a dry_run receiver is read_only; remove safety or dry_run")
+        return self
+
+    def fill_defaults(self, defaults: Any) -> None:
+        super().fill_defaults(defaults)
+
+
+section(
+    "webhooks",
+    WebhookTarget,
+    system="webhooks",
+    doc="HMAC-signed inbound webhooks: signed delivery accepted; wrong/missing signature and missing tenant refused",
+)
