@@ -1,0 +1,78 @@
+"""``api_tokens:`` section: third-party API tokens checked through their provider's introspection endpoint.
+
+Example (Cloudflare; its defaults are this section's defaults)::
+
+    api_tokens:
+      - name: cloudflare-ingress
+        verify_url: https://api.cloudflare.com/client/v4/user/tokens/verify
+        token: {env: CLOUDFLARE_API_TOKEN}     # sent as "Authorization: Bearer <token>"
+        expires_path: result.expires_on        # where the answer keeps the expiry (RFC 3339)
+        min_days: {warn: 30, critical: 7}      # default: defaults.credential_min_days
+        issued_at: 2026-09-14                  # optional: when it was created (for the credential inventory)
+      - name: other-provider
+        verify_url: https://api.example.com/v1/token/introspect
+        method: POST
+        token: {file: /run/secrets/example-token}
+        header: x-api-key                      # the token itself, no prefix
+        prefix: ""
+        active_path: active                    # a boolean true, or ...
+        active_value: true                     # ... the value that means "active" (default "active")
+        expires_path: exp                      # RFC 3339 text or Unix seconds
+
+Paths use the ``json:`` path syntax (``result.expires_on``, ``items[0].exp``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from opsverify.config.base import Target, section
+from opsverify.config.secrets import SecretRef
+from opsverify.config.thresholds import Threshold
+from opsverify.jsonpath import JsonPathError, parse
+
+CLOUDFLARE_VERIFY = "https://api.cloudflare.com/client/v4/user/tokens/verify"
+
+
+class ApiTokenTarget(Target):
+    """One token, the endpoint that introspects it, and where its answer says "active" and "expires"."""
+
+    verify_url: str = Field(pattern=r"^https?://[^/]+(/.*)?$")
+    method: Literal["GET", "POST"] = "GET"
+    token: SecretRef
+    header: str = Field(default="authorization", min_length=1)
+    prefix: str = "Bearer "
+    active_path: str = "result.status"
+    active_value: Any = "active"
+    expires_path: str | None = "result.expires_on"
+    id_path: str | None = "result.id"
+    issued_at: datetime | date | None = None
+    min_days: Threshold | None = None
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+
+    @field_validator("active_path", "expires_path", "id_path")
+    @classmethod
+    def _valid_path(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse(value)
+            except JsonPathError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def fill_defaults(self, defaults: Any) -> None:
+        super().fill_defaults(defaults)
+        if self.min_days is None:
+            self.min_days = defaults.credential_min_days
+
+
+section(
+    "api_tokens",
+    ApiTokenTarget,
+    system="api_tokens",
+    doc="Third-party API tokens: active according to the provider's verify endpoint, days to expiry",
+)

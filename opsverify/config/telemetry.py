@@ -1,0 +1,64 @@
+"""``telemetry:`` section: an OTLP/HTTP ingestion endpoint that must take data with its key and refuse it without.
+
+Example (SigNoz Cloud; any OTLP/HTTP receiver that checks a header works the same way)::
+
+    telemetry:
+      - name: signoz
+        endpoint: https://ingest.eu.signoz.cloud:443     # base URL: /v1/logs or /v1/traces is appended
+        signal: logs                                      # logs (default) | traces
+        key_header: signoz-ingestion-key                  # default: authorization
+        key_prefix: ""                                    # default: "" (e.g. "Bearer " for authorization)
+        key: {env: SIGNOZ_INGESTION_KEY}
+        retired_key: {env: SIGNOZ_PREVIOUS_INGESTION_KEY} # optional: the key being rotated out
+        service_name: opsverify-canary                    # resource service.name of the record sent
+
+Every check of this section sends one small log record (or span): they are ``mutating``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from opsverify.config.base import Target, section
+from opsverify.config.secrets import SecretRef
+
+REJECTED_DEFAULT = [401, 403]
+
+
+class TelemetryTarget(Target):
+    """An OTLP/HTTP endpoint, the header its ingestion key goes in, and the keys to try."""
+
+    endpoint: str = Field(pattern=r"^https?://[^/]+(/.*)?$", description="base URL of the OTLP/HTTP receiver")
+    signal: Literal["logs", "traces"] = "logs"
+    key_header: str = Field(default="authorization", min_length=1)
+    key_prefix: str = ""
+    key: SecretRef
+    retired_key: SecretRef | None = None
+    service_name: str = "opsverify-canary"
+    rejected_statuses: list[int] = Field(default_factory=lambda: list(REJECTED_DEFAULT))
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+
+    @field_validator("endpoint")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def path(self) -> str:
+        """``/v1/logs`` or ``/v1/traces`` under the endpoint's own path."""
+        return f"/v1/{self.signal}"
+
+    @property
+    def url(self) -> str:
+        return self.endpoint + self.path
+
+
+section(
+    "telemetry",
+    TelemetryTarget,
+    system="telemetry",
+    doc="OTLP/HTTP ingestion: accepted with the ingestion key, refused without it or with the retired key",
+)
