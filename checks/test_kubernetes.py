@@ -150,6 +150,27 @@ def test_linkerd_identity_issuer_is_not_close_to_expiry(kubernetes_linkerd_issue
     )
 
 
+@pytest.mark.configured("linkerd_trust_anchor")
+@pytest.mark.rotation
+@pytest.mark.runbook("kubernetes#linkerd-trust-anchor-expiry")
+@pytest.mark.severity("critical")
+def test_linkerd_trust_anchor_is_not_close_to_expiry(kubernetes_linkerd_trust_anchor, target, expect):
+    a = kubernetes_linkerd_trust_anchor
+    ref = f"ConfigMap {a.namespace}/{a.configmap}"
+    expect.that(a.found, expected=f"{ref} holding the Linkerd trust anchor bundle", actual="not found")
+    expect.that(a.problem is None, expected=f"{ref} holding PEM root certificates", actual=str(a.problem))
+    subject, not_after = a.latest
+    others = [f"{s} until {t:%Y-%m-%d}" for s, t in a.anchors[:-1]]
+    expect.fact("trust_anchors", [f"{s} until {t:%Y-%m-%d %H:%M} UTC" for s, t in a.anchors])
+    expect.at_least(
+        round(a.days_left, 1),
+        target.linkerd_trust_anchor.min_days,
+        what=f"days until the Linkerd trust anchor ({subject}, {ref} {a.key}) expires ({not_after:%Y-%m-%d %H:%M} UTC)"
+        + (f"; the bundle also holds {', '.join(others)}" if others else ""),
+        unit="d",
+    )
+
+
 @pytest.mark.each("secrets")
 @pytest.mark.rotation
 @pytest.mark.runbook("kubernetes#secret-age")

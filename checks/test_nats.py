@@ -272,3 +272,63 @@ def test_nats_server_reports_healthy(nats_monitoring, target, expect):
         actual=f"HTTP {nats_monitoring.status} status={nats_monitoring.health!r}"
         + (f" error={nats_monitoring.error!r}" if nats_monitoring.error else ""),
     )
+
+
+# -- credential rotation: the phase comes from --phase or the environment file's rotation: block -------
+#
+#   phase     previous (old) credential    configured (new) credential
+#   before    accepted                     not checked yet
+#   overlap   accepted                     accepted
+#   after     rejected (revoked)           accepted
+#   (none)    as after: a finished rotation leaves no old credential valid
+
+
+def _phase_name(phase):
+    return phase or "after (no rotation phase declared)"
+
+
+@pytest.mark.rotation
+@pytest.mark.configured("previous")
+@pytest.mark.runbook("nats#rotation-overlap")
+@pytest.mark.severity("critical")
+def test_previous_credential_is_accepted_until_the_rollout_completes(nats_previous_connection, target, phase, expect):
+    if phase not in ("before", "overlap"):
+        pytest.skip(f"rotation phase {_phase_name(phase)}: the previous credential must be revoked "
+                    "(test_previous_credential_is_rejected_after_the_rotation)")
+    old = nats_previous_connection
+    expect.that(
+        old.connected,
+        expected=f"the previous credential {old.identity} still accepted by {old.where} (rotation phase {phase})",
+        actual=f"{old.auth_error}: services not yet rolled over to the new credential cannot connect",
+    )
+
+
+@pytest.mark.rotation
+@pytest.mark.configured("previous")
+@pytest.mark.runbook("nats#revoke-old-users")
+@pytest.mark.severity("critical")
+def test_previous_credential_is_rejected_after_the_rotation(nats_previous_connection, target, phase, expect):
+    if phase in ("before", "overlap"):
+        pytest.skip(f"rotation phase {phase}: the previous credential must still work "
+                    "(test_previous_credential_is_accepted_until_the_rollout_completes)")
+    old = nats_previous_connection
+    expect.that(
+        not old.connected,
+        expected=f"the previous credential {old.identity} rejected by {old.where} (rotation phase {_phase_name(phase)})",
+        actual="still accepted: the old user was not revoked",
+    )
+
+
+@pytest.mark.rotation
+@pytest.mark.configured("previous")
+@pytest.mark.runbook("nats#rotation-new")
+@pytest.mark.severity("critical")
+def test_new_credential_is_accepted_from_the_overlap_on(nats_connection, target, phase, expect):
+    if phase == "before":
+        pytest.skip("rotation phase before: the new credential need not work yet")
+    new = nats_connection
+    expect.that(
+        new.connected,
+        expected=f"the new credential {new.identity} accepted by {new.where} (rotation phase {_phase_name(phase)})",
+        actual=f"{new.auth_error or 'not connected'}: the rollout would leave services unable to connect",
+    )

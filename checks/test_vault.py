@@ -345,6 +345,34 @@ def test_vault_lease_is_renewable_as_expected(vault_lease, target, target_item, 
     )
 
 
+# -- token rotation: the phase comes from --phase or the environment file's rotation: block ------------
+@pytest.mark.rotation
+@pytest.mark.each("tokens")
+@pytest.mark.configured("previous")
+@pytest.mark.runbook("vault#token-rotation")
+@pytest.mark.severity("critical")
+def test_vault_previous_token_is_valid_only_until_the_rotation_ends(vault_previous_token, target, target_item,
+                                                                    phase, expect):
+    old = vault_previous_token
+    label = f"the previous token of {target_item.name} ({target_item.previous.label})"
+    if phase in ("before", "overlap"):
+        expect.that(
+            old.found,
+            expected=f"{label} still valid (rotation phase {phase})",
+            actual=f"{old.problem}: services not yet moved to the new token lose access to their secrets",
+            action="Re-issue a token for the services still on the old one (or finish the rollout of the new "
+            "token) before revoking; the overlap must last until every replica reads the new token "
+            "[see runbook vault#token-rotation]",
+        )
+        return
+    ttl = "never expires" if old.never_expires else f"{old.ttl_s / 3600:.1f} h TTL left"
+    expect.that(
+        not old.found,
+        expected=f"{label} revoked (rotation phase {phase or 'after, no phase declared'})",
+        actual=f"still valid ({ttl})",
+    )
+
+
 # -- emergency rotation and audit ----------------------------------------------------------------------------
 @pytest.mark.rotation
 @pytest.mark.each("secrets")

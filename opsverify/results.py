@@ -74,6 +74,7 @@ class RunInfo:
     args: list[str] = field(default_factory=list)
     phase: str | None = None
     run_id: str = ""
+    credentials: list[dict[str, Any]] = field(default_factory=list)  # opsverify.inventory rows the run read
 
 
 def utc_now() -> str:

@@ -137,6 +137,38 @@ class OvSession:
                 return sub
         raise KeyError(f"{case.id}: no {each} item {case.item!r}")
 
+    # -- rotation phase --------------------------------------------------------------------------
+    def phase_for(self, case: Case) -> str | None:
+        """The rotation phase the checks of ``case`` verify: ``--phase``, else the environment file's
+        ``rotation:`` block (``None``: no rotation declared for this target)."""
+        if self.phase is not None:
+            return self.phase
+        rotation = self.environments[case.env].rotation
+        return rotation.phase_for(case.section, case.target) if rotation is not None else None
+
+    def phase_summary(self) -> str | None:
+        """Which phase this run verified, for the reports (``overlap (--phase)``,
+        ``staging: overlap (nats/wasmcloud) — CHG-2291``), or ``None`` when no rotation is declared."""
+        if self.phase is not None:
+            return f"{self.phase} (--phase)"
+        parts = []
+        for env in self.environments.values():
+            rotation = env.rotation
+            by_phase: dict[str, list[str]] = {}
+            for target, phase in (rotation.phases() if rotation is not None else {}).items():
+                by_phase.setdefault(phase, []).append("every target" if target == "*" else target)
+            for key in SECTIONS:  # a section's own per-target rotation block (e.g. auth: rotation.phase)
+                for t in env.targets(key):
+                    own = getattr(getattr(t, "rotation", None), "phase", None)
+                    if own is not None and (rotation is None or rotation.phase_for(key, t.name) is None):
+                        by_phase.setdefault(getattr(own, "value", str(own)), []).append(f"{key}/{t.name}")
+            if not by_phase:
+                continue
+            shown = ", ".join(f"{phase} ({'; '.join(targets)})" for phase, targets in by_phase.items())
+            change = rotation.change if rotation is not None else ""
+            parts.append(f"{env.name}: {shown}" + (f" — {change}" if change else ""))
+        return " · ".join(parts) or None
+
     # -- safety ----------------------------------------------------------------------------------
     def safety_of(self, item: pytest.Item, case: Case) -> Safety:
         """The check's safety class (its markers), unless the target declares its own."""
@@ -168,6 +200,11 @@ class OvSession:
         """Wait for (starting if needed) the probe ``spec`` of ``case``; raise its error."""
         key = self.probe_key(spec, case)
         return self.engine.result(key, self._request_for_key(key))
+
+    def start_probe(self, spec: ProbeSpec, case: Case) -> concurrent.futures.Future[Any]:
+        """Start (or join) the probe ``spec`` of ``case`` without waiting for it."""
+        key = self.probe_key(spec, case)
+        return self.engine.submit(key, self._request_for_key(key))
 
     def item_probe_keys(self, item: pytest.Item) -> list[ProbeKey]:
         case = case_of(item)

@@ -16,6 +16,7 @@ Example::
         certificates:                         # cert-manager Certificates
           - {name: auth-edge-tls, min_days: {warn: 30, critical: 14}}
         linkerd_identity: {namespace: linkerd, secret: linkerd-identity-issuer, min_days: 30}
+        linkerd_trust_anchor: {namespace: linkerd, configmap: linkerd-identity-trust-roots, min_days: 60}
         secrets:                              # age from the rotation annotation, else creation time
           - {name: nats-wasmcloud-creds, namespace: platform, max_age_days: 90}
         hpas:
@@ -68,6 +69,15 @@ class LinkerdIdentity(Strict):
     min_days: Threshold | None = None
 
 
+class LinkerdTrustAnchor(Strict):
+    """Where the Linkerd trust anchor bundle lives: a ConfigMap key holding one or more PEM roots."""
+
+    namespace: str = Field(default="linkerd", pattern=K8S_NAME)
+    configmap: str = Field(default="linkerd-identity-trust-roots", pattern=K8S_NAME)
+    key: str = "ca-bundle.crt"
+    min_days: Threshold | None = None
+
+
 class SecretAge(_Item):
     """A Secret whose age (since rotation, else since creation) must stay below a maximum."""
 
@@ -95,6 +105,7 @@ class KubernetesTarget(Target):
     workloads: list[Workload] = Field(default_factory=list)
     certificates: list[Certificate] = Field(default_factory=list)
     linkerd_identity: LinkerdIdentity | None = None
+    linkerd_trust_anchor: LinkerdTrustAnchor | None = None
     secrets: list[SecretAge] = Field(default_factory=list)
     hpas: list[Hpa] = Field(default_factory=list)
     crds: list[str] = Field(default_factory=list)
@@ -132,6 +143,8 @@ class KubernetesTarget(Target):
             cert.min_days = threshold_or(cert.min_days, defaults.tls_min_days)
         if self.linkerd_identity is not None:
             self.linkerd_identity.min_days = threshold_or(self.linkerd_identity.min_days, defaults.tls_min_days)
+        if self.linkerd_trust_anchor is not None:
+            self.linkerd_trust_anchor.min_days = threshold_or(self.linkerd_trust_anchor.min_days, defaults.tls_min_days)
         for secret in self.secrets:
             secret.max_age_days = threshold_or(
                 secret.max_age_days, Threshold(critical=defaults.max_credential_age_days)

@@ -27,6 +27,7 @@ import yaml
 from pydantic import Field, ValidationError, create_model, model_validator
 
 from opsverify.config.base import NAME_PATTERN, SECTIONS, Safety, Strict, Target
+from opsverify.config.rotation import Rotation
 from opsverify.config.secrets import SecretRef, iter_secret_refs
 from opsverify.config.thresholds import Threshold
 from opsverify.errors import ConfigError
@@ -91,6 +92,7 @@ class EnvironmentBase(Strict):
     allow: list[Safety] | None = None
     description: str = ""
     defaults: Defaults = Field(default_factory=Defaults)
+    rotation: Rotation | None = Field(default=None, description="a credential rotation in progress (see config/rotation.py)")
     source: str = Field(default="", exclude=True)
 
     @model_validator(mode="after")
@@ -106,6 +108,11 @@ class EnvironmentBase(Strict):
                     raise ValueError(f"{key}[{index}].name: duplicate target name {target.name!r}")
                 seen.add(target.name)
                 target.fill_defaults(self.defaults)
+        if self.rotation is not None:
+            known = {(key, t.name) for key in SECTIONS for t in self.targets(key)}
+            unknown = self.rotation.unknown_targets(known)
+            if unknown:
+                raise ValueError(f"rotation.credentials: {', '.join(unknown)} names no target of this environment")
         return self
 
     @property

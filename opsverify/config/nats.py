@@ -19,6 +19,7 @@ Example::
         deny_publish: ["$SYS.>", "restate.>"]
         allow_subscribe: ["wasmcloud.>", "_INBOX.>"]
         deny_subscribe: ["$SYS.>"]
+        previous: {creds: {env: NATS_WASMCLOUD_OLD_CREDS}}   # during a rotation (see rotation: / --phase)
         request: {subject: "$SRV.PING.orders", reply_contains: orders}
         canary_subject: opsverify.canary.wasmcloud        # mutating: publishes one message
         max_round_trip_ms: {warn: 250, critical: 1000}
@@ -163,6 +164,11 @@ class NatsTarget(Target):
     user: str | None = None
     password: SecretRef | None = None
     token: SecretRef | None = None
+    previous: NatsCredentials | None = Field(
+        default=None,
+        description="during a rotation: the credential being replaced (creds / nkey_seed / user+password / "
+        "token); the rotation checks expect it accepted before and during the overlap, rejected after",
+    )
     # the credential itself
     account: str | None = Field(default=None, description="expected account: name or public key (A...)")
     credential_min_days: Threshold | None = None

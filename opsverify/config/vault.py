@@ -20,6 +20,7 @@ Example::
         token_renewable: true
         tokens:
           - {name: auth-edge, token: {env: AUTH_EDGE_VAULT_TOKEN}, min_ttl: 24h, renewable: true}
+          # during a rotation: previous: {env: AUTH_EDGE_OLD_VAULT_TOKEN}
           - {name: ci, accessor: 0uKk5z2D3pR...}    # looked up with the checker's token
         leases:
           - {name: db-creds, prefix: database/creds/auth-edge/, min_ttl: {warn: 30m, critical: 10m}}
@@ -122,6 +123,10 @@ class VaultToken(_Named):
     accessor: str | None = None
     min_ttl: DurationThreshold = None
     renewable: bool | None = None
+    previous: SecretRef | None = Field(
+        default=None, description="during a rotation: the token this one replaces (valid until the overlap ends, "
+        "revoked after; see rotation: / --phase)",
+    )
 
 
     @model_validator(mode="after")

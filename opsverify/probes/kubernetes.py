@@ -607,6 +607,53 @@ async def linkerd_issuer(ctx: ProbeContext[Any]) -> IssuerFacts:
     return facts
 
 
+@dataclass
+class TrustAnchorFacts:
+    """The Linkerd trust anchor bundle: every root certificate in it, by expiry."""
+
+    namespace: str
+    configmap: str
+    key: str
+    found: bool
+    anchors: list[tuple[str, datetime]] = field(default_factory=list)  # (subject, not_after), soonest first
+    problem: str | None = None
+
+    @property
+    def latest(self) -> tuple[str, datetime] | None:
+        """The anchor that stays valid longest (what the mesh can still trust once the others lapse)."""
+        return self.anchors[-1] if self.anchors else None
+
+    @property
+    def days_left(self) -> float | None:
+        return None if self.latest is None else _days_until(self.latest[1])
+
+
+async def linkerd_trust_anchor(ctx: ProbeContext[Any]) -> TrustAnchorFacts:
+    """The trust anchor bundle (a ConfigMap key of PEM roots; public certificates only)."""
+    target: KubernetesTarget = ctx.target
+    where = target.linkerd_trust_anchor
+    assert where is not None
+    calls = await _Calls.open(ctx)
+    obj = await calls.get(
+        f"reading ConfigMap {where.namespace}/{where.configmap}",
+        "CoreV1Api", "read_namespaced_config_map", where.configmap, where.namespace,
+    )
+    facts = TrustAnchorFacts(where.namespace, where.configmap, where.key, found=obj is not None)
+    if obj is None:
+        return facts
+    pem = (obj.get("data") or {}).get(where.key)
+    if not pem:
+        facts.problem = f"the ConfigMap has no {where.key}"
+        return facts
+    try:
+        certs = x509.load_pem_x509_certificates(pem.encode())
+    except ValueError as exc:
+        facts.problem = f"{where.key} is not a PEM certificate bundle ({_one_line(exc, 80)})"
+        return facts
+    facts.anchors = sorted(((c.subject.rfc4514_string(), c.not_valid_after_utc) for c in certs), key=lambda a: a[1])
+    return facts
+
+
 async def secret_age(ctx: ProbeContext[Any]) -> SecretAgeFacts:
     """A Secret's metadata only (``PartialObjectMetadata``): rotation annotation, creation time."""
     target: KubernetesTarget = ctx.target

@@ -57,6 +57,7 @@ class TlsCertificate:
     chain_error: str | None
     hostname: str
     downgrade_accepted: str | None = None  # the version below min_version the server accepted
+    not_before: datetime | None = None  # issue time (the credential inventory shows its age)
 
     @property
     def days_left(self) -> float:
@@ -214,4 +215,5 @@ async def handshake(ctx: ProbeContext[Any]) -> TlsCertificate:
         chain_error=chain_error,
         hostname=target.sni,
         downgrade_accepted=downgrade,
+        not_before=cert.not_valid_before_utc,
     )

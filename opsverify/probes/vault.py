@@ -555,6 +555,14 @@ async def token(ctx: ProbeContext[Any]) -> VaultTokenInfo:
     return _token_info(item.name, body["data"])
 
 
+async def previous_token(ctx: ProbeContext[Any]) -> VaultTokenInfo:
+    """``auth/token/lookup-self`` with the token a rotation replaces (``found`` false: revoked/expired)."""
+    item: VaultToken = ctx.item
+    assert item.previous is not None
+    api = _Api(ctx)
+    return await _lookup_self(ctx, api, f"{item.name} (previous)", item.previous.reveal().strip())
+
+
 async def _lookup_lease(api: _Api, lease_id: str, token: str, doing: str) -> tuple[dict[str, Any] | None, str]:
     status, body = await api.call("PUT", "sys/leases/lookup", token=token, body={"lease_id": lease_id})
     if status == 400:

@@ -1,0 +1,81 @@
+"""``opsverify credentials``: every credential and certificate of an environment, most urgent first.
+
+    opsverify credentials --env staging             a table
+    opsverify credentials --env staging --json      the same as JSON
+    opsverify credentials --env staging --fail-on rotate   exit 1 if something must be rotated now
+
+Each row is read by the probe the age/expiry checks use and judged against the same thresholds
+(see :mod:`opsverify.inventory`); the probes are read-only. Secret values never appear.
+Exit codes: 0 listed, 1 ``--fail-on`` matched, 2 usage error (unknown environment, bad file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from opsverify.cli import command
+from opsverify.sandbox.tools import PROJECT_ROOT
+
+FAIL_ON = {"rotate": ("rotate now",), "warn": ("rotate now", "warn"), "unknown": ("rotate now", "unknown"),
+           "untracked": ("rotate now", "unknown", "untracked")}
+
+
+def _args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", action="append", default=[], metavar="NAME", help="environments/NAME.yaml; repeatable")
+    parser.add_argument("--env-file", action="append", default=[], metavar="PATH", help="an environment file; repeatable")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--fail-on", choices=sorted(FAIL_ON), default=None,
+                        help="exit 1 when a credential must be rotated now (rotate); warn / unknown / untracked add those")
+    parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="project root (environments/, runbooks/, fixtures/)")
+
+
+@command("credentials")(_args)
+def run_credentials(args: argparse.Namespace) -> int:
+    import pytest
+
+    from opsverify import inventory
+    from opsverify.config.secrets import REDACTOR
+    from opsverify.session import OvSession
+
+    if not args.env and not args.env_file:
+        print("opsverify credentials: give --env NAME or --env-file PATH", file=sys.stderr)
+        return 2
+    import os
+
+    from opsverify.sandbox.manager import state_dir
+
+    os.environ.setdefault("OPSVERIFY_SANDBOX_DIR", str(state_dir()))  # as the pytest plugin does
+    root = args.root.resolve()
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))  # fixtures/ registers the probes
+    try:
+        session = OvSession.create(root, args.env, args.env_file, concurrency=32)
+    except pytest.UsageError as exc:
+        print(f"opsverify credentials: {exc}", file=sys.stderr)
+        return 2
+    try:
+        rows = inventory.collect(session)
+    finally:
+        session.engine.shutdown()
+    for env in session.environments.values():
+        for ref in env.secret_refs():
+            ref.try_register()
+    if args.json:
+        document = {"environments": list(session.environments), "counts": inventory.counts(rows),
+                    "credentials": [r.to_dict() for r in rows]}
+        print(REDACTOR.redact(json.dumps(document, indent=2)))
+    else:
+        grid = inventory.table(rows)
+        widths = [max(len(line[i]) for line in grid) for i in range(len(grid[0]) - 1)]
+        for line in grid:
+            cells = [cell.ljust(width) for cell, width in zip(line, widths)] + [line[-1]]
+            print(REDACTOR.redact("  ".join(cells).rstrip()))
+        c = inventory.counts(rows)
+        print(f"\n{len(rows)} credentials: {c['rotate now']} rotate now, {c['warn']} warn, "
+              f"{c['unknown']} unknown, {c['untracked']} untracked, {c['ok']} ok")
+    if args.fail_on and any(r.status in FAIL_ON[args.fail_on] for r in rows):
+        return 1
+    return 0
