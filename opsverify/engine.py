@@ -273,6 +273,15 @@ class Engine:
         with self._lock:
             return key in self._futures
 
+    def finished(self, key: ProbeKey) -> concurrent.futures.Future[Any] | None:
+        """``key``'s future once it has run to completion (a result or an error), else ``None``.
+
+        Starts nothing: the reports use it to read what the run already probed.
+        """
+        with self._lock:
+            future = self._futures.get(key)
+        return future if future is not None and future.done() and not future.cancelled() else None
+
     def result(self, key: ProbeKey, request: ProbeRequest | None = None) -> Any:
         """Block until ``key``'s result is there; raise its error (an :mod:`opsverify.errors` type)."""
         future = self.submit(key, request) if request is not None else self.submit_registered(key)

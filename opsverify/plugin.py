@@ -29,6 +29,9 @@ from opsverify.expect import CheckNotes, Expect
 from opsverify.results import CheckRecord, RunInfo, utc_now
 from opsverify.session import Case, OvSession, case_of, known_environments, section_of, system_of
 from opsverify.writers import allure_env, allure_results, summary_json, summary_md
+from opsverify.gate import pytest_support as gate_support  # gate (issue 7)
+from opsverify.writers import allure_extras, metrics_prom  # gate (issue 7)
+from opsverify import inventory  # credential inventory (issue 8)
 
 MARKERS = {
     "smoke": "quick post-deploy / on-call checks: `pytest -m smoke --env staging`",
@@ -45,6 +48,7 @@ MARKERS = {
 
 NOTES_KEY = pytest.StashKey[CheckNotes]()
 SESSION_KEY = pytest.StashKey[OvSession]()
+INTERACTOR_KEY = pytest.StashKey[Any]()
 PROP = "opsverify"
 
 
@@ -62,7 +66,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--probe-concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
                     help=f"probes in flight at once (default {DEFAULT_CONCURRENCY}; 1 = sequential)")
     group.addoption("--phase", default=None, choices=["before", "overlap", "after"],
-                    help="credential rotation phase the rotation checks verify")
+                    help="credential rotation phase the rotation checks verify "
+                    "(overrides the environment file's rotation: block)")
+    # -- gate (issue 7): one-step form `pytest -m predeploy --env staging --gate gates/production.yaml`
+    group.addoption("--gate", default=None, metavar="POLICY",
+                    help="after the run, judge it with this promotion policy; exit 0 promote, 1 hold, 2 cannot decide")
+    group.addoption("--waivers", default=None, metavar="FILE",
+                    help="waivers file for --gate (besides any the policy names)")
+    # -- end gate
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -109,6 +120,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
             config.option.allure_report_dir = str(out / "allure-results")
             config.option.clean_alluredir = not _is_worker(config)
+    # -- gate (issue 7): a bad --gate policy file is a usage error before anything is probed
+    if not _is_worker(config):
+        gate_support.configure(config)
+    # -- end gate
     config._opsverify_started = utc_now()  # type: ignore[attr-defined]
     config._opsverify_partial = {}  # type: ignore[attr-defined]
     global _current_config
@@ -121,6 +136,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     Each worker then probes each of its targets once, as a single process would. (xdist's own
     ``loadgroup`` cannot be used: it renames node ids in a way pytest 9 no longer honours.)
+    All targets are dealt out round-robin at the start rather than one at a time as workers
+    finish: a worker can only probe concurrently what it has been given, and handing out one
+    target per completed check made ``-n 2`` as slow as a sequential run.
     """
     if config.getoption("dist") != "load":
         return None
@@ -131,6 +149,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             if nodeid.endswith("]") and "[" in nodeid:
                 return nodeid[nodeid.rindex("[") + 1 : -1]
             return nodeid
+
+        def schedule(self) -> None:
+            first = self.collection is None
+            super().schedule()
+            nodes = [node for node in self.nodes if not node.shutting_down]
+            if not (first and self.collection and self.workqueue and nodes):
+                return
+            turn = 0
+            while self.workqueue:
+                self._assign_work_unit(nodes[turn % len(nodes)])
+                turn += 1
+            for node in nodes:
+                node.shutdown()
 
     return ByTargetScheduling(config, log)
 
@@ -180,6 +211,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     session = ov(config)
+    allure_on = allure_extras.enabled(config)  # gate (issue 7)
     for item in items:
         if "ov_case" not in getattr(item, "fixturenames", ()):
             continue
@@ -189,6 +221,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 raise pytest.UsageError(
                     f"{item.nodeid}: unknown runbook step {step_id!r} (not found in runbooks/*.md)"
                 )
+        # -- allure (issue 7): the runbook step as an Allure link, the severity marker as its label
+        severity = item.get_closest_marker("severity")
+        if severity is not None and (not severity.args or severity.args[0] not in allure_extras.ALLURE_SEVERITIES):
+            raise pytest.UsageError(
+                f"{item.nodeid}: unknown severity {severity.args[0] if severity.args else None!r} "
+                f"(known: {', '.join(allure_extras.ALLURE_SEVERITIES)})"
+            )
+        if allure_on:
+            closest = item.get_closest_marker("runbook")
+            step = session.runbooks.step(closest.args[0]) if closest and closest.args else None
+            allure_extras.add_markers(item, step.id if step else None, step.link if step else None)
+        # -- end allure
         case = case_of(item)
         if case is None:
             continue
@@ -230,18 +274,28 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     config = item.config
     if not _is_worker(config):
         return
-    interactor = config.pluginmanager.getplugin("workerinteractor")
+    interactor = _worker_interactor(config)
     queued = getattr(interactor, "torun", None)
     items = item.session.items
     owned = [item]
     if queued is not None:
         try:
             with queued.lock() as indices:
-                pending = list(indices)
+                pending = [getattr(interactor, "nextitem_index", None), *indices]
             owned += [items[i] for i in pending if isinstance(i, int) and i < len(items)]
         except Exception:  # noqa: BLE001 - xdist internals: prefetching is an optimisation only
             pass
     ov(config).prefetch(owned)
+
+
+def _worker_interactor(config: pytest.Config) -> Any:
+    """xdist's WorkerInteractor (registered without a name), whose ``torun`` queue holds our items."""
+    found = config.stash.get(INTERACTOR_KEY, None)
+    if found is None:
+        found = next((p for p in config.pluginmanager.get_plugins()
+                      if type(p).__name__ == "WorkerInteractor"), False)
+        config.stash[INTERACTOR_KEY] = found
+    return found or None
 
 
 # -- fixtures every check can use ------------------------------------------------------------------
@@ -286,8 +340,9 @@ def expect(request: pytest.FixtureRequest, ov_case: Case, ov_session: OvSession)
 
 @pytest.fixture
 def phase(ov_case: Case, ov_session: OvSession) -> str | None:
-    """The credential rotation phase this run verifies (``--phase``), or ``None``."""
-    return ov_session.phase
+    """The credential rotation phase this check verifies: ``--phase``, else the environment file's
+    ``rotation:`` block (``"before"`` | ``"overlap"`` | ``"after"``), or ``None`` (no rotation declared)."""
+    return ov_session.phase_for(ov_case)
 
 
 def notes_of(item: pytest.Item) -> CheckNotes:
@@ -408,7 +463,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "item": case.item if case else None,
         "system": system_of(case.section) if case else None,
         "check": getattr(item, "originalname", item.name),
-        "markers": sorted({m.name for m in item.iter_markers()} - {"parametrize", "skip", "skipif"}),
+        "markers": sorted({m.name for m in item.iter_markers()
+                           if not m.name.startswith("allure_")}  # gate (issue 7): not the Allure links
+                          - {"parametrize", "skip", "skipif"}),
         "runbook": runbook,
         "measured": notes.measured,
         "warnings": notes.warnings,
@@ -487,8 +544,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         opsverify_version=__version__,
         git_commit=_git_commit(config.rootpath),
         args=[REDACTOR.redact(a) for a in config.invocation_params.args],
-        phase=ovs.phase,
+        phase=ovs.phase_summary(),
         run_id=str(uuid.uuid4()),
+        credentials=[c.to_dict() for c in inventory.collect(ovs, settled_only=True)],  # issue 8
     )
     out = reports_dir(config)
     summary_json.write(out / "summary.json", run, records)
@@ -496,7 +554,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     allure_dir = getattr(config.option, "allure_report_dir", None)
     if allure_dir:
         allure_env.write(Path(allure_dir), run, {n: e.tier.value for n, e in ovs.environments.items()})
+        allure_extras.write_categories(Path(allure_dir))  # gate (issue 7)
+    metrics_prom.write(out / "metrics.prom", run, records)  # gate (issue 7)
     config._opsverify_written = out  # type: ignore[attr-defined]
+    gate_support.after_reports(session, out, exitstatus)  # gate (issue 7): --gate sets session.exitstatus
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -509,4 +570,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                 terminalreporter.line(REDACTOR.redact(text))
     written = getattr(config, "_opsverify_written", None)
     if written is not None:
-        terminalreporter.line(f"opsverify: reports written to {written}/ (summary.md, summary.json, junit.xml, allure-results/)")
+        terminalreporter.line(f"opsverify: reports written to {written}/ (summary.md, summary.json, junit.xml, allure-results/, metrics.prom)")
+    gate_support.terminal(terminalreporter, config)  # gate (issue 7): the pre-deploy checklist

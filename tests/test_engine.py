@@ -162,6 +162,16 @@ def test_results_are_identical_under_xdist(run_suite, fresh_recorder, demo):
     assert fresh_recorder.stats()["count"] == 6, "each worker probes only its own items, once"
 
 
+def test_xdist_workers_probe_all_their_targets_concurrently(run_suite, fresh_recorder):
+    """Each worker is dealt its targets up front and prefetches them all: with one target handed
+    out per finished check, ``-n 2`` probed two at a time (peak 2) and was as slow as sequential."""
+    run = run_suite(_targets(fresh_recorder, 30), "-k", STATUS, "-n", "2")
+    assert run.ret == 0, run.stdout
+    stats = fresh_recorder.stats()
+    assert stats["count"] == 30
+    assert stats["peak"] >= 10, f"xdist workers did not probe concurrently (peak {stats['peak']})"
+
+
 def test_exitfirst_stops_and_cancels_outstanding_probes(run_suite, demo, fresh_recorder):
     env = {"http": [{"name": "a-broken", "url": demo.url("/status/500")},
                     *_targets(fresh_recorder, 5)["http"]]}
