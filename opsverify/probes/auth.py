@@ -18,16 +18,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import jwt
 
 from opsverify.config.auth import AdminPath, AuthTarget, RetiredApiKey
 from opsverify.config.secrets import SecretRef
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify
+from opsverify.lazy import lazy_module
 from opsverify.probes.api_client import call, client, snippet
+
+if TYPE_CHECKING:
+    import jwt
+else:
+    jwt = lazy_module("jwt")
 
 PRIVATE_JWK_FIELDS = ("d", "p", "q", "dp", "dq", "qi", "k")
 

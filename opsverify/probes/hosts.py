@@ -23,13 +23,17 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-import testinfra
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opsverify.config.hosts import HostFile, HostPackage, HostProcess, HostService, HostSocket, HostsTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, UnexpectedResponse, Unreachable
+from opsverify.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import testinfra
+else:
+    testinfra = lazy_module("testinfra")
 
 CONNECTION_PROBE = "host_connection"
 T = TypeVar("T")

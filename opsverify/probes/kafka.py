@@ -39,37 +39,41 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-from confluent_kafka import (
-    Consumer,
-    ConsumerGroupTopicPartitions,
-    KafkaError,
-    KafkaException,
-    Message,
-    Producer,
-    TopicPartition,
-)
-# confluent_kafka.admin has no __all__: mypy --strict needs the ignore
-from confluent_kafka.admin import (  # type: ignore[attr-defined]
-    AdminClient,
-    ConfigResource,
-    OffsetSpec,
-    ResourceType,
-)
+from typing import TYPE_CHECKING, Any
 
 from opsverify.config.kafka import KafkaGroup, KafkaTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, UnexpectedResponse, Unreachable
+from opsverify.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import confluent_kafka as ck
+    # confluent_kafka.admin has no __all__: mypy --strict needs an ignore where its names are used
+    import confluent_kafka.admin as ck_admin
+    from confluent_kafka import KafkaError, KafkaException, Message
+else:
+    ck = lazy_module("confluent_kafka")
+    ck_admin = lazy_module("confluent_kafka.admin")
 
 #: Metadata is asked in slices this long, so a refused connection is reported within about this.
 METADATA_SLICE_S = 0.5
 #: Kept back from the probe's timeout so the probe's own message wins over the engine's backstop.
 MARGIN_S = 0.05
-#: librdkafka error codes that mean "this client will not get in", reported at once.
-_FATAL = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError._ALL_BROKERS_DOWN}
-_CONNECTION_CODES = {KafkaError._TRANSPORT, KafkaError._RESOLVE, KafkaError._SSL, KafkaError._AUTHENTICATION}
+
+
+@cache
+def _fatal_codes() -> frozenset[int]:
+    """librdkafka error codes that mean "this client will not get in", reported at once."""
+    return frozenset({ck.KafkaError._AUTHENTICATION, ck.KafkaError._SSL, ck.KafkaError._ALL_BROKERS_DOWN})
+
+
+@cache
+def _connection_codes() -> frozenset[int]:
+    """librdkafka error codes of a connection that could not be made."""
+    return frozenset({ck.KafkaError._TRANSPORT, ck.KafkaError._RESOLVE, ck.KafkaError._SSL,
+                      ck.KafkaError._AUTHENTICATION})
 
 
 # -- facts ----------------------------------------------------------------------------------------
@@ -221,8 +225,8 @@ class KafkaAdmin:
         self._errors: list[KafkaError] = []
         self._lock = threading.Lock()
         try:
-            self.client = AdminClient({**config, "error_cb": self._on_error})  # type: ignore[dict-item]
-        except KafkaException as exc:
+            self.client = ck_admin.AdminClient({**config, "error_cb": self._on_error})  # type: ignore[dict-item]
+        except ck.KafkaException as exc:
             raise Unreachable(f"cannot set up a Kafka client: {_kafka_text(exc)}") from None
 
     def _on_error(self, error: KafkaError) -> None:
@@ -316,7 +320,7 @@ def _clean(text: str) -> str:
 
 
 def _kafka_error(exc: BaseException) -> KafkaError | None:
-    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+    if isinstance(exc, ck.KafkaException) and exc.args and isinstance(exc.args[0], ck.KafkaError):
         return exc.args[0]
     return None
 
@@ -330,17 +334,17 @@ def _kafka_text(exc: BaseException) -> str:
 
 def _fatal_cause(errors: list[KafkaError]) -> str | None:
     """The reason no broker will answer, when the ``error_cb`` reports one."""
-    if not any(e.code() in _FATAL for e in errors):
+    if not any(e.code() in _fatal_codes() for e in errors):
         return None
     for code, label in (
-        (KafkaError._AUTHENTICATION, "authentication failed"),
-        (KafkaError._SSL, "TLS handshake failed"),
-        (KafkaError._RESOLVE, "DNS lookup failed"),
+        (ck.KafkaError._AUTHENTICATION, "authentication failed"),
+        (ck.KafkaError._SSL, "TLS handshake failed"),
+        (ck.KafkaError._RESOLVE, "DNS lookup failed"),
     ):
         found = [e for e in errors if e.code() == code]
         if found:
             return f"{label}: {_clean(found[-1].str())}"
-    transport = [e for e in errors if e.code() in _CONNECTION_CODES]
+    transport = [e for e in errors if e.code() in _connection_codes()]
     if transport:
         text = _clean(transport[-1].str())
         if "connection refused" in text.lower():
@@ -375,13 +379,13 @@ def _metadata_sync(admin: KafkaAdmin, budget: Budget) -> KafkaMetadata:
             # never pass a topic name: metadata for a named topic may create it
             meta = admin.client.list_topics(timeout=min(METADATA_SLICE_S, remaining))
             break
-        except KafkaException as exc:
+        except ck.KafkaException as exc:
             last = exc
             fatal = _fatal_cause(admin.errors_since(mark))
             if fatal is not None:
                 raise Unreachable(f"cannot reach Kafka at {budget.where}: {fatal}") from None
             error = _kafka_error(exc)
-            if error is not None and error.code() not in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT):
+            if error is not None and error.code() not in (ck.KafkaError._TRANSPORT, ck.KafkaError._TIMED_OUT):
                 raise UnexpectedResponse(
                     f"Kafka at {budget.where}: metadata request failed: {_kafka_text(exc)}"
                 ) from None
@@ -426,14 +430,17 @@ async def topic_configs(ctx: ProbeContext[Any]) -> KafkaTopicConfigs:
 
 
 def _topic_configs_sync(admin: KafkaAdmin, budget: Budget, names: list[str]) -> KafkaTopicConfigs:
-    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
+    resources = [
+        ck_admin.ConfigResource(ck_admin.ResourceType.TOPIC, name)  # type: ignore[attr-defined]
+        for name in names
+    ]
     futures = admin.client.describe_configs(resources, request_timeout=budget.left("describe_configs"))
     found = KafkaTopicConfigs()
     for resource, future in futures.items():
         name = str(resource.name)
         try:
             entries = future.result(timeout=budget.left("describe_configs") + MARGIN_S)
-        except KafkaException as exc:
+        except ck.KafkaException as exc:
             _raise_if_timeout(exc, budget, "describe_configs")
             found.errors[name] = _kafka_text(exc)
             continue
@@ -445,7 +452,7 @@ def _topic_configs_sync(admin: KafkaAdmin, budget: Budget, names: list[str]) -> 
 
 def _raise_if_timeout(exc: KafkaException, budget: Budget, doing: str) -> None:
     error = _kafka_error(exc)
-    if error is not None and error.code() in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT):
+    if error is not None and error.code() in (ck.KafkaError._TIMED_OUT, ck.KafkaError._TRANSPORT):
         raise ProbeTimeout(
             f"Kafka at {budget.where}: {doing} got no answer within {budget.timeout:g} s ({error.name()})"
         ) from None
@@ -493,15 +500,15 @@ def _committed_sync(
 ) -> tuple[dict[tuple[str, int], int], str | None, int | None]:
     timeout = budget.left("list_consumer_group_offsets")
     offsets_future = admin.client.list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
+        [ck.ConsumerGroupTopicPartitions(group)], request_timeout=timeout
     )[group]
     describe_future = admin.client.describe_consumer_groups([group], request_timeout=timeout)[group]
     committed: dict[tuple[str, int], int] = {}
     try:
         answer = offsets_future.result(timeout=budget.left("list_consumer_group_offsets") + MARGIN_S)
-    except KafkaException as exc:
+    except ck.KafkaException as exc:
         error = _kafka_error(exc)
-        if error is None or error.code() != KafkaError.GROUP_ID_NOT_FOUND:
+        if error is None or error.code() != ck.KafkaError.GROUP_ID_NOT_FOUND:
             _raise_if_timeout(exc, budget, f"reading the offsets of group {group}")
             raise UnexpectedResponse(
                 f"Kafka at {budget.where}: offsets of group {group} unavailable: {_kafka_text(exc)}"
@@ -518,7 +525,7 @@ def _committed_sync(
         description = describe_future.result(timeout=max(budget.deadline - time.monotonic(), 0.001))
         state = str(getattr(description.state, "name", description.state)).lower()
         members = len(description.members or [])
-    except (KafkaException, TimeoutError):
+    except (ck.KafkaException, TimeoutError):
         pass  # the state is context for the message only
     return committed, state, members
 
@@ -528,14 +535,14 @@ def _high_watermarks_sync(
 ) -> dict[tuple[str, int], int]:
     if not partitions:
         return {}
-    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-    request = {TopicPartition(topic, partition): latest for topic, partition in partitions}
+    latest = ck_admin.OffsetSpec.latest()  # type: ignore[attr-defined, no-untyped-call]
+    request = {ck.TopicPartition(topic, partition): latest for topic, partition in partitions}
     futures = admin.client.list_offsets(request, request_timeout=budget.left("list_offsets"))
     highs: dict[tuple[str, int], int] = {}
     for tp, future in futures.items():
         try:
             info = future.result(timeout=budget.left("list_offsets") + MARGIN_S)
-        except KafkaException as exc:
+        except ck.KafkaException as exc:
             _raise_if_timeout(exc, budget, "reading high watermarks")
             raise UnexpectedResponse(
                 f"Kafka at {budget.where}: high watermark of {tp.topic}[{tp.partition}] unavailable: "
@@ -579,11 +586,11 @@ def _canary_sync(config: dict[str, Any], budget: Budget, topic: str) -> KafkaCan
 
     started = time.monotonic()
     timeout_ms = max(int(budget.left("the canary produce") * 1000), 1)
-    producer = Producer({**config, "linger.ms": 0, "message.timeout.ms": timeout_ms})
+    producer = ck.Producer({**config, "linger.ms": 0, "message.timeout.ms": timeout_ms})
     try:
         producer.produce(topic, key=key, value=b'{"opsverify": "canary"}', on_delivery=on_delivery)
         producer.flush(budget.left("the canary produce"))
-    except (KafkaException, BufferError) as exc:
+    except (ck.KafkaException, BufferError) as exc:
         return KafkaCanaryResult(topic=topic, ok=False, error=f"produce failed: {_kafka_text(exc)}")
     except ProbeTimeout:
         pass
@@ -594,7 +601,7 @@ def _canary_sync(config: dict[str, Any], budget: Budget, topic: str) -> KafkaCan
         why = failures[-1] if failures else f"not acknowledged within {budget.timeout:g} s"
         return KafkaCanaryResult(topic=topic, ok=False, error=f"produce to {topic} failed: {why}")
     (partition, offset), = delivered
-    consumer = Consumer({
+    consumer = ck.Consumer({
         **config,
         "group.id": key.decode(),  # mandatory, but nothing joins or commits it
         "enable.auto.commit": False,
@@ -602,7 +609,7 @@ def _canary_sync(config: dict[str, Any], budget: Budget, topic: str) -> KafkaCan
         "fetch.wait.max.ms": 50,
     })
     try:
-        consumer.assign([TopicPartition(topic, partition, offset)])
+        consumer.assign([ck.TopicPartition(topic, partition, offset)])
         while time.monotonic() < budget.deadline:
             msg = consumer.poll(min(0.05, max(budget.deadline - time.monotonic(), 0.001)))
             if msg is None or msg.error() is not None:
@@ -610,7 +617,7 @@ def _canary_sync(config: dict[str, Any], budget: Budget, topic: str) -> KafkaCan
             if msg.key() == key:
                 latency_ms = (time.monotonic() - started) * 1000
                 return KafkaCanaryResult(topic, True, latency_ms, partition, offset)
-    except KafkaException as exc:
+    except ck.KafkaException as exc:
         return KafkaCanaryResult(topic, False, None, partition, offset, f"consume failed: {_kafka_text(exc)}")
     finally:
         consumer.close()

@@ -48,18 +48,25 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Awaitable
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
-import nats
-import nats.errors
-import nats.js.errors
-from nats.aio.client import Client, RawCredentials
 
 from opsverify.config.nats import NatsCredentials, NatsTarget
 from opsverify.config.secrets import REDACTOR, SecretRef
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, SecretMissing, UnexpectedResponse, Unreachable
+from opsverify.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import nats
+    import nats.aio.client as nats_client
+    import nats.errors
+    import nats.js.errors
+    from nats.aio.client import Client
+else:
+    nats = lazy_module("nats")  # nats.errors and nats.js.errors are imported by the package itself
+    nats_client = lazy_module("nats.aio.client")
 
 PROBE_TOKEN = "opsverify"
 NO_SUCH_STREAM = "opsverify-probe-no-stream"  # Nats-Expected-Stream: keeps probe messages out of streams
@@ -273,7 +280,7 @@ def load_material(credentials: NatsCredentials) -> Material:
     if credentials.creds is not None:
         creds = read_creds(credentials.creds)
         who = f"user {creds.user_name or '?'} ({_short_key(creds.user_public)})"
-        return Material(mode, who, {"user_credentials": RawCredentials(creds.canonical())}, creds)
+        return Material(mode, who, {"user_credentials": nats_client.RawCredentials(creds.canonical())}, creds)
     if credentials.nkey_seed is not None:
         seed = credentials.nkey_seed.reveal().strip()
         public = _seed_public(seed)

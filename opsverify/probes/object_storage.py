@@ -23,23 +23,23 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    ReadTimeoutError,
-)
+from typing import TYPE_CHECKING, Any
 
 from opsverify.config.object_storage import BackupPrefix, ObjectStorageTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
+from opsverify.lazy import lazy_module
 from opsverify.probes.http import _base_dir
+
+if TYPE_CHECKING:
+    import boto3
+    import botocore.config as botocore_config
+    import botocore.exceptions as boto_errors
+    from botocore.exceptions import ClientError
+else:
+    boto3 = lazy_module("boto3")
+    botocore_config = lazy_module("botocore.config")
+    boto_errors = lazy_module("botocore.exceptions")
 
 MAX_LISTED = 100_000
 BUCKET_PROBE = "object_storage_bucket"
@@ -127,7 +127,7 @@ def _client(ctx: ProbeContext[Any]) -> Any:
         path = Path(os.path.expandvars(target.ca_bundle))
         base = _base_dir(ctx)
         verify = str(path if path.is_absolute() or not base else Path(base) / path)
-    config = Config(
+    config = botocore_config.Config(
         connect_timeout=max(target.timeout, 0.5), read_timeout=max(target.timeout, 0.5),
         retries={"max_attempts": 1, "mode": "standard"},
         s3={"addressing_style": target.addressing},
@@ -160,16 +160,16 @@ async def _call(ctx: ProbeContext[Any], doing: str, fn: Any) -> Any:
         return await asyncio.wait_for(ctx.run_sync(run), target.timeout)
     except asyncio.TimeoutError:
         raise ProbeTimeout(f"{target.where} did not answer within {target.timeout:g} s ({doing})") from None
-    except EndpointConnectionError as exc:
+    except boto_errors.EndpointConnectionError as exc:
         reason = "connection refused" if "refused" in str(exc.__context__ or exc).lower() else str(exc)
         raise Unreachable(f"cannot connect to {target.endpoint or 'S3'}: {reason}") from None
-    except (ConnectTimeoutError, ReadTimeoutError):
+    except (boto_errors.ConnectTimeoutError, boto_errors.ReadTimeoutError):
         raise ProbeTimeout(f"{target.where} did not answer within {target.timeout:g} s ({doing})") from None
-    except NoCredentialsError:
+    except boto_errors.NoCredentialsError:
         raise StorageDenied(f"no S3 credentials for {target.where}: set access_key/secret_key") from None
-    except ClientError:
+    except boto_errors.ClientError:
         raise
-    except BotoCoreError as exc:
+    except boto_errors.BotoCoreError as exc:
         raise Unreachable(f"{target.where}: {exc}") from None
 
 
@@ -185,7 +185,7 @@ async def bucket(ctx: ProbeContext[Any]) -> BucketInfo:
     target: ObjectStorageTarget = ctx.target
     try:
         await _call(ctx, "HeadBucket", lambda s3: s3.head_bucket(Bucket=target.bucket))
-    except ClientError as exc:
+    except boto_errors.ClientError as exc:
         code, status = _code(exc)
         if status == 404 or code in {"404", "NoSuchBucket", "NotFound"}:
             return BucketInfo(target.bucket, False, 404)
@@ -220,7 +220,7 @@ async def lifecycle(ctx: ProbeContext[Any]) -> Lifecycle:
     try:
         answer = await _call(ctx, "GetBucketLifecycleConfiguration",
                              lambda s3: s3.get_bucket_lifecycle_configuration(Bucket=target.bucket))
-    except ClientError as exc:
+    except boto_errors.ClientError as exc:
         if _code(exc)[0] == "NoSuchLifecycleConfiguration":
             return Lifecycle([])
         raise _refused(target, exc, doing) from None
@@ -234,7 +234,7 @@ async def versioning(ctx: ProbeContext[Any]) -> Versioning:
     await _require_bucket(ctx, doing)
     try:
         answer = await _call(ctx, "GetBucketVersioning", lambda s3: s3.get_bucket_versioning(Bucket=target.bucket))
-    except ClientError as exc:
+    except boto_errors.ClientError as exc:
         raise _refused(target, exc, doing) from None
     return Versioning(str(answer.get("Status") or "never enabled"))
 
@@ -262,6 +262,6 @@ async def newest_object(ctx: ProbeContext[Any]) -> NewestObject:
 
     try:
         result: NewestObject = await _call(ctx, "ListObjectsV2", scan)
-    except ClientError as exc:
+    except boto_errors.ClientError as exc:
         raise _refused(target, exc, doing) from None
     return result

@@ -41,15 +41,20 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import psycopg
-from psycopg import sql
+from typing import TYPE_CHECKING, Any
 
 from opsverify.config.datastores import PostgresTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
+from opsverify.lazy import lazy_module
 from opsverify.probes.http import _base_dir
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
+else:
+    psycopg = lazy_module("psycopg")
+    sql = lazy_module("psycopg.sql")
 
 APPLICATION_NAME = "opsverify"
 

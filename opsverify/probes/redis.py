@@ -33,18 +33,25 @@ import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import redis.asyncio as aredis
-import redis.exceptions as rx
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from typing import TYPE_CHECKING, Any
 
 from opsverify.config.datastores import RedisKeys, RedisTarget
 from opsverify.config.secrets import SecretRef
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
+from opsverify.lazy import lazy_module
 from opsverify.probes.http import _base_dir
+
+if TYPE_CHECKING:
+    import redis.asyncio as aredis
+    import redis.asyncio.retry as aretry
+    import redis.backoff as backoff
+    import redis.exceptions as rx
+else:
+    aredis = lazy_module("redis.asyncio")
+    aretry = lazy_module("redis.asyncio.retry")
+    backoff = lazy_module("redis.backoff")
+    rx = lazy_module("redis.exceptions")
 
 NO_PASSWORD_CONFIGURED = "without any password configured"
 SCAN_BUDGET = 0.6  # share of the timeout key sampling may use; the rest is for connect and close
@@ -130,7 +137,7 @@ def _client(ctx: ProbeContext[Any], target: RedisTarget, *, username: str | None
         password=password,
         socket_timeout=ctx.timeout,
         socket_connect_timeout=ctx.timeout,
-        retry=Retry(NoBackoff(), 0),
+        retry=aretry.Retry(backoff.NoBackoff(), 0),
         protocol=2,
         single_connection_client=True,
         **extra,

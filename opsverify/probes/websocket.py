@@ -19,16 +19,23 @@ import asyncio
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from opsverify.config.websocket import WebSocketTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, Unreachable
+from opsverify.lazy import lazy_module
 from opsverify.probes.api_client import header_values, tls_context, where
+
+if TYPE_CHECKING:
+    import websockets.asyncio.client as ws_client
+    import websockets.exceptions as ws_errors
+    from websockets.asyncio.client import ClientConnection
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+else:
+    ws_client = lazy_module("websockets.asyncio.client")
+    ws_errors = lazy_module("websockets.exceptions")
 
 CLOSE_WAIT_S = 2.0  # how long the close handshake may take before the connection is dropped
 REFUSAL_GRACE_S = 0.5  # how long the extra connection of the cap test is watched for a server close
@@ -101,7 +108,7 @@ async def _open(ctx: ProbeContext[Any], target: WebSocketTarget, url: str, timeo
     """Complete the handshake; raises ``InvalidStatus`` for an HTTP refusal, opsverify errors otherwise."""
     host = where(target.url)
     try:
-        return await connect(
+        return await ws_client.connect(
             url,
             additional_headers=header_values(target.headers),
             ssl=_ssl(ctx, target),
@@ -111,7 +118,7 @@ async def _open(ctx: ProbeContext[Any], target: WebSocketTarget, url: str, timeo
             proxy=None,
             compression=None,
         )
-    except InvalidStatus:
+    except ws_errors.InvalidStatus:
         raise
     except (TimeoutError, asyncio.TimeoutError):
         raise ProbeTimeout(f"WebSocket handshake with {host} did not complete within {timeout:g} s") from None
@@ -121,9 +128,9 @@ async def _open(ctx: ProbeContext[Any], target: WebSocketTarget, url: str, timeo
         raise Unreachable(f"cannot connect to {host}: connection refused") from None
     except OSError as exc:
         raise Unreachable(f"cannot connect to {host}: {exc.strerror or exc}") from None
-    except InvalidURI as exc:
+    except ws_errors.InvalidURI as exc:
         raise Unreachable(f"{target.url} is not a usable WebSocket URL: {exc}") from None
-    except InvalidHandshake as exc:
+    except ws_errors.InvalidHandshake as exc:
         raise Unreachable(f"WebSocket handshake with {host} failed: {_shown(str(exc))}") from None
 
 
@@ -142,7 +149,7 @@ async def exchange(ctx: ProbeContext[Any]) -> WsExchange:
     started = time.monotonic()
     try:
         ws = await _open(ctx, target, url, max(deadline - started, 0.1))
-    except InvalidStatus as exc:
+    except ws_errors.InvalidStatus as exc:
         status, body = _refusal(exc)
         return WsExchange(target.url, accepted=False, status=status, refusal=body)
     result = WsExchange(target.url, accepted=True, connect_ms=(time.monotonic() - started) * 1000, sent=target.send)
@@ -157,7 +164,7 @@ async def exchange(ctx: ProbeContext[Any]) -> WsExchange:
             result.reply = message if isinstance(message, str) else bytes(message).decode("utf-8", "replace")
         except (TimeoutError, asyncio.TimeoutError):
             result.reply_problem = f"no reply within {wait:.1f} s"
-        except ConnectionClosed as exc:
+        except ws_errors.ConnectionClosed as exc:
             result.reply_problem = f"the server closed the connection before replying ({_close_text(exc)})"
     finally:
         ctx.phase = f"closing the WebSocket to {where(target.url)}"
@@ -188,7 +195,7 @@ async def connection_cap(ctx: ProbeContext[Any]) -> WsCapTest:
             ctx.phase = f"opening WebSocket connection {attempt} of {cap + 1}"
             try:
                 opened.append(await _open(ctx, target, url, ctx.timeout))
-            except InvalidStatus as exc:
+            except ws_errors.InvalidStatus as exc:
                 status, body = _refusal(exc)
                 refused_at, refusal = attempt, f"handshake answered HTTP {status}" + (f" ({body})" if body else "")
                 break
@@ -203,7 +210,7 @@ async def connection_cap(ctx: ProbeContext[Any]) -> WsCapTest:
                 await asyncio.wait_for(opened[-1].recv(), REFUSAL_GRACE_S)
             except (TimeoutError, asyncio.TimeoutError):
                 pass
-            except ConnectionClosed as exc:
+            except ws_errors.ConnectionClosed as exc:
                 refused_at, refusal = cap + 1, f"accepted, then closed by the server ({_close_text(exc)})"
     finally:
         ctx.phase = f"closing {len(opened)} WebSocket connections"

@@ -1,0 +1,120 @@
+"""Startup guard: loading the suite imports no heavy client library (see ``opsverify/lazy.py``).
+
+Every pytest run loads ``opsverify.plugin`` and every ``fixtures/*.py`` module, so a client library
+imported at module level by any of them (or by the probe modules they import) is paid by every run,
+even one that only checks HTTP endpoints. Both tests run a fresh interpreter with a recorder on
+``sys.meta_path`` that notes, for each heavy package, the first frame of our code that imported it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.harness import ROOT, run_pytest, write_env
+
+HEAVY = (
+    "nats", "confluent_kafka", "kubernetes", "testinfra", "redis", "psycopg", "websockets",
+    "boto3", "botocore", "aiohttp", "jwt", "moto", "opentelemetry", "nkeys",
+)
+OURS = ("opsverify", "fixtures", "checks", "conftest")
+#: Installed third-party pytest plugins that import a heavy library themselves (not our code):
+#: kmock (test extra, imports aiohttp) and pytest-testinfra's own plugin (imports testinfra).
+FOREIGN_PLUGINS = ("kmock", "pytest11.testinfra")
+
+RECORDER = f'''
+"""Notes who first imports each heavy package; reports those in sys.modules as JSON."""
+import json, os, sys
+
+HEAVY = {set(HEAVY)!r}
+OURS = {OURS!r}
+_first = {{}}
+
+
+class _Recorder:
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in HEAVY and top not in _first:
+            frame, ours, chain = sys._getframe(1), None, []
+            while frame is not None:
+                module = frame.f_globals.get("__name__", "")
+                if not module.startswith(("importlib", "_frozen")) and module != __name__:
+                    chain.append(f"{{module}}:{{frame.f_lineno}}")
+                    if ours is None and module.startswith(OURS):
+                        ours = chain[-1]
+                frame = frame.f_back
+            _first[top] = {{"ours": ours, "via": chain[:4]}}
+        return None
+
+
+sys.meta_path.insert(0, _Recorder())
+
+
+def report():
+    return {{name: _first.get(name, {{}}) for name in sorted(HEAVY) if name in sys.modules}}
+
+
+def pytest_sessionfinish(session):
+    with open(os.environ["STARTUP_REPORT"], "w") as out:
+        json.dump(report(), out)
+'''
+
+
+def _recorder(tmp_path: Path) -> Path:
+    directory = tmp_path / "recorder"
+    directory.mkdir()
+    (directory / "startup_recorder.py").write_text(RECORDER)
+    return directory
+
+
+def _offenders(found: dict[str, dict[str, Any]]) -> str:
+    return "\n".join(
+        f"  {name}: imported by {info.get('ours') or 'no module of ours'}"
+        f" (via {' <- '.join(info.get('via', []))})"
+        for name, info in found.items()
+    )
+
+
+def _fixture_modules() -> list[str]:
+    return sorted(f"fixtures.{p.stem}" for p in (ROOT / "fixtures").glob("*.py") if p.stem != "__init__")
+
+
+def test_plugin_and_fixture_modules_import_no_heavy_client_library(tmp_path):
+    modules = ["opsverify.plugin", *_fixture_modules()]
+    script = (
+        "import importlib, json, startup_recorder\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(startup_recorder.report()))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{_recorder(tmp_path)}:{ROOT}"}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not found, (
+        f"importing opsverify.plugin and {len(modules) - 1} fixtures modules loaded heavy client "
+        f"libraries at import time (import them lazily, see opsverify/lazy.py):\n{_offenders(found)}"
+    )
+
+
+def test_collecting_an_http_only_suite_imports_no_heavy_client_library(tmp_path):
+    env_file = write_env(tmp_path, {"http": [{"name": "demo", "url": "http://127.0.0.1:9/healthz"}]}, "httponly")
+    report = tmp_path / "startup.json"
+    disabled = [arg for plugin in FOREIGN_PLUGINS for arg in ("-p", f"no:{plugin}")]
+    proc = run_pytest(
+        [f"--rootdir={ROOT}", f"-c={ROOT / 'pyproject.toml'}", "-p", "startup_recorder", *disabled,
+         "--collect-only", "-q", f"--env-file={env_file}", "checks/"],
+        env={"PYTHONPATH": str(_recorder(tmp_path)), "STARTUP_REPORT": str(report)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "checks/test_http.py::" in proc.stdout, proc.stdout
+    found = json.loads(report.read_text())
+    assert not found, (
+        "collecting checks/ for an http-only environment loaded heavy client libraries "
+        f"(import them lazily, see opsverify/lazy.py):\n{_offenders(found)}"
+    )
