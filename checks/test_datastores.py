@@ -7,29 +7,12 @@ must read behind that login (key TTLs, DBSIZE, migrations) then *error*: they co
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from opsverify.config.thresholds import Threshold
+from opsverify.durations import human_duration, judge_duration
 
 pytestmark = [pytest.mark.predeploy]
-
-
-def _dur(seconds: float) -> str:
-    """``24 h``, ``2 d 4 h``, ``9 min 59 s``, ``45 s``: two units at most, never rounded up."""
-    if abs(seconds) < 60:
-        return f"{math.floor(seconds * 10) / 10:g} s"
-    left = int(abs(seconds))
-    sign = "-" if seconds < 0 else ""
-    units = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
-    for index, (unit, size) in enumerate(units[:-1]):
-        if left >= size:
-            big, rest = divmod(left, size)
-            small_unit, small_size = units[index + 1]
-            small = rest // small_size
-            return f"{sign}{big} {unit}" + (f" {small} {small_unit}" if small else "")
-    return f"{seconds:.0f} s"
 
 
 def _size(n: int) -> str:
@@ -37,19 +20,6 @@ def _size(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n} bytes" if n != 1 else "1 byte"
-
-
-def _judge_duration(expect, seconds, threshold, *, what, at_least=False, note=""):
-    """``expect.at_most/at_least`` for durations, in readable units (the record keeps seconds)."""
-    __tracebackhide__ = True
-    level = threshold.judge_at_least(seconds) if at_least else threshold.judge_at_most(seconds)
-    expect.record(what, seconds, unit="s", threshold=threshold,
-                  direction="at_least" if at_least else "at_most", level=level)
-    bound = ">=" if at_least else "<="
-    if level == "critical":
-        expect.fail(expected=f"{what} {bound} {_dur(threshold.critical)}", actual=f"{_dur(seconds)}{note}")
-    if level == "warn" and threshold.warn is not None:
-        expect.warn(f"{what} is {_dur(seconds)}, past the warning level {_dur(threshold.warn)}{note}")
 
 
 def _retired_should_work(phase):
@@ -154,11 +124,11 @@ def test_redis_keys_expire_within_max_ttl(redis_keys, target, target_item, expec
         return
     expect.that(
         sample.without_ttl == 0,
-        expected=f"every one of the {scope} to expire (TTL <= {_dur(target_item.max_ttl.critical)})",
+        expected=f"every one of the {scope} to expire (TTL <= {human_duration(target_item.max_ttl.critical)})",
         actual=f"{sample.without_ttl} of {sample.sampled} sampled keys have no TTL and never expire",
     )
-    _judge_duration(expect, sample.longest_ttl_s, target_item.max_ttl,
-                    what=f"longest TTL of the {scope}", note=f" ({sample.sampled} keys sampled)")
+    judge_duration(expect, sample.longest_ttl_s, target_item.max_ttl,
+                   what=f"longest TTL of the {scope}", note=f" ({sample.sampled} keys sampled)")
 
 
 @pytest.mark.each("keys")
@@ -170,8 +140,8 @@ def test_redis_keys_keep_min_ttl(redis_keys, target, target_item, expect):
     if sample.shortest_ttl_s is None:
         expect.fact("sampled", f"{sample.sampled} keys, none with a TTL")
         return
-    _judge_duration(expect, sample.shortest_ttl_s, target_item.min_ttl, at_least=True,
-                    what=f"shortest TTL of the {scope}", note=f" ({sample.sampled} keys sampled)")
+    judge_duration(expect, sample.shortest_ttl_s, target_item.min_ttl, at_least=True,
+                   what=f"shortest TTL of the {scope}", note=f" ({sample.sampled} keys sampled)")
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------------
@@ -283,8 +253,8 @@ def _judge_newest_age(expect, found, spec, what):
     __tracebackhide__ = True
     expect.that(found.count > 0, expected=f"a {what} matching {found.pattern}", actual=_nothing_found(found))
     expect.fact("newest", found.newest_name)
-    _judge_duration(expect, found.newest_age_s, spec.max_age, what=f"age of the newest {what}",
-                    note=f" ({found.newest_name})")
+    judge_duration(expect, found.newest_age_s, spec.max_age, what=f"age of the newest {what}",
+                   note=f" ({found.newest_name})")
 
 
 def _judge_newest_size(expect, found, spec, what):
@@ -350,5 +320,5 @@ def test_old_backups_are_pruned(backup_artifacts, target, expect):
         expect.fact("oldest", "no backups: nothing to prune")
         return
     oldest = found.oldest.rsplit("/", 1)[-1] if found.oldest else "?"
-    _judge_duration(expect, found.oldest_age_s, target.max_oldest_age, what="age of the oldest backup",
-                    note=f" ({oldest}: retention does not prune)")
+    judge_duration(expect, found.oldest_age_s, target.max_oldest_age, what="age of the oldest backup",
+                   note=f" ({oldest}: retention does not prune)")

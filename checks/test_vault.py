@@ -7,11 +7,10 @@ of an unreachable server (``Unreachable``).
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from opsverify.config.thresholds import Threshold
+from opsverify.durations import human_duration, judge_duration
 
 pytestmark = [pytest.mark.predeploy]
 
@@ -26,36 +25,6 @@ ROLE_EXPECTED = {
     "active": "the active node",
     "standby": "a standby node (standby or performance standby)",
 }
-
-
-def human(seconds: float) -> str:
-    """``90 d``, ``2 d 4 h``, ``9 min 59 s``, ``45 s``, ``0.9 s`` (two units at most, never rounded up)."""
-    if abs(seconds) < 60:
-        tenths = math.floor(abs(seconds) * 10) / 10 * (1 if seconds >= 0 else -1)
-        return f"{tenths:.1f}".rstrip("0").rstrip(".") + " s"
-    sign, left = ("-" if seconds < 0 else ""), abs(seconds)
-    units = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
-    for index, (unit, size) in enumerate(units[:-1]):
-        if left >= size:
-            big, rest = divmod(int(left), size)
-            small_unit, small_size = units[index + 1]
-            small = rest // small_size
-            return f"{sign}{big} {unit}" + (f" {small} {small_unit}" if small else "")
-    return f"{seconds:.0f} s"
-
-
-def judge_duration(expect, seconds: float, threshold: Threshold, *, metric: str, what: str, at_least: bool,
-                   note: str = ""):
-    """Like ``expect.at_least/at_most`` for durations, in readable units (``metric`` is recorded in seconds)."""
-    __tracebackhide__ = True
-    level = threshold.judge_at_least(seconds) if at_least else threshold.judge_at_most(seconds)
-    direction = "at_least" if at_least else "at_most"
-    expect.record(metric, seconds, unit="s", threshold=threshold, direction=direction, level=level)
-    bound = ">=" if at_least else "<="
-    if level == "critical":
-        expect.fail(expected=f"{what} {bound} {human(threshold.critical)}", actual=f"{human(seconds)}{note}")
-    if level == "warn" and threshold.warn is not None:
-        expect.warn(f"{what} is {human(seconds)}, past the warning level {human(threshold.warn)}{note}")
 
 
 def _expiry_note(expire_time, renewable: bool) -> str:

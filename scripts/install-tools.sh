@@ -8,5 +8,6 @@ export OPSVERIFY_TOOLS=${OPSVERIFY_TOOLS:-$(cd "$here/.." && pwd)/.opsverify/too
 mkdir -p "$OPSVERIFY_TOOLS"
 for tool in "$here"/tools/*.sh; do
   [ -e "$tool" ] || continue
+  [ "$(basename "$tool")" = lib.sh ] && continue  # sourced by the others, not a tool
   bash "$tool"
 done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -79,6 +80,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServers]:
         proc.wait_for_port("127.0.0.1", port)
     yield DemoServers(http, https, blackhole, closed, ca_path, other_ca, proc)
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def blackhole() -> Iterator[int]:
+    """A port that accepts TCP connections (into the backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def closed_port() -> int:
+    """A port nothing listens on: connections to it are refused."""
+    return free_port()
 
 
 @dataclass

@@ -14,9 +14,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
@@ -32,6 +35,13 @@ class SuiteRun:
     stderr: str
     reports: Path
     summary: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, proc: subprocess.CompletedProcess[str], reports: Path) -> SuiteRun:
+        """The result of a finished pytest process that wrote its reports into ``reports``."""
+        summary_path = reports / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+        return cls(proc.returncode, proc.stdout, proc.stderr, reports, summary)
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -92,14 +102,38 @@ def run_checks(
     netns: bool = False,
     env_name: str = "selftest",
     timeout: float = 180,
+    envs: Mapping[str, dict[str, Any]] | None = None,
 ) -> SuiteRun:
-    """Write ``env`` as an environment file and run the project's checks against it."""
+    """Write ``env`` as an environment file and run the project's checks against it; ``envs``
+    (name -> sections) adds more environment files to the same run."""
     reports = tmp / "reports"
     argv = [f"--rootdir={ROOT}", f"-c={ROOT / 'pyproject.toml'}", f"--reports-dir={reports}"]
     if env is not None:
         argv.append(f"--env-file={write_env(tmp, env, env_name)}")
+    for name, sections in (envs or {}).items():
+        argv.append(f"--env-file={write_env(tmp, sections, name)}")
     argv += [*(paths or []), *args]
-    proc = run_pytest(argv, env=env_vars, netns=netns, timeout=timeout)
-    summary_path = reports / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    return SuiteRun(proc.returncode, proc.stdout, proc.stderr, reports, summary)
+    return SuiteRun.of(run_pytest(argv, env=env_vars, netns=netns, timeout=timeout), reports)
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+StoppableT = TypeVar("StoppableT", bound=_Stoppable)
+
+
+def start_in_parallel(stack: ExitStack, starters: Mapping[str, Callable[[], StoppableT]]) -> dict[str, StoppableT]:
+    """Call every starter at once and return the started servers by name; each one's ``stop`` goes
+    on ``stack``. If any start-up failed, the first failure is raised after the others are started
+    (and so stopped with the stack)."""
+    with ThreadPoolExecutor(len(starters)) as pool:
+        futures = {name: pool.submit(fn) for name, fn in starters.items()}
+    started: dict[str, StoppableT] = {}
+    for name, future in futures.items():
+        if future.exception() is None:
+            started[name] = future.result()
+            stack.callback(started[name].stop)
+    for future in futures.values():
+        future.result()  # re-raise the first start-up failure (the others are stopped above)
+    return started

@@ -9,7 +9,6 @@ broker token, an unset version variable, an unknown environment, a closed port.
 from __future__ import annotations
 
 import secrets
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,15 +69,6 @@ def brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brokers]:
     finally:
         for proc in procs:
             proc.stop()
-
-
-@pytest.fixture(scope="module")
-def blackhole() -> Iterator[int]:
-    """A port that accepts TCP connections (into the backlog) and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

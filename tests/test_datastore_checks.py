@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -35,7 +34,6 @@ from psycopg import sql
 
 from opsverify.config.model import load_environment
 from opsverify.errors import ConfigError
-from opsverify.sandbox.process import free_port
 from opsverify.sandbox.servers.migration_tables import create_alembic, create_flyway, create_prisma
 from opsverify.sandbox.servers.postgres import PostgresServer, start_postgres
 from opsverify.sandbox.servers.redis import RedisServer, start_redis
@@ -144,20 +142,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             "SELFTEST_PG_PASSWORD": pg.password,
         }
         yield Servers(main, open_redis, pg, base / "backups", values)
-
-
-@pytest.fixture(scope="module")
-def blackhole() -> Iterator[int]:
-    """A port that accepts TCP connections (into the backlog) and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def closed_port() -> int:
-    return free_port()
 
 
 def _pg(servers: Servers, name: str, **extra: Any) -> dict[str, Any]:

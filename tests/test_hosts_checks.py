@@ -226,8 +226,6 @@ esac
 
 def _run_in_mount_namespace(tmp: Path, env: dict[str, Any], binds: dict[str, Path], *args: str) -> SuiteRun:
     """Like :func:`tests.harness.run_checks`, inside ``unshare -rm`` with ``binds`` mounted over system paths."""
-    import json
-
     reports = tmp / "reports"
     mounts = " && ".join(f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for dst, src in binds.items())
     argv = ["unshare", "-rm", "sh", "-c", f'{mounts} && exec "$@"', "sh",
@@ -236,9 +234,7 @@ def _run_in_mount_namespace(tmp: Path, env: dict[str, Any], binds: dict[str, Pat
             "checks/test_hosts.py", *args]
     full_env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS")}
     proc = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=180, check=False)
-    summary_path = reports / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    return SuiteRun(proc.returncode, proc.stdout, proc.stderr, reports, summary)
+    return SuiteRun.of(proc, reports)
 
 
 def test_services_running_and_enabled(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from opsverify.sandbox.servers.nats import (
     read_creds_claims,
     start_nats,
 )
-from tests.harness import ROOT, SuiteRun, run_pytest, write_env
+from tests.harness import ROOT, SuiteRun, run_checks
 
 KEPT = "test_previous_credential_is_accepted_until_the_rollout_completes"
 REVOKED = "test_previous_credential_is_rejected_after_the_rotation"
@@ -86,17 +86,12 @@ def _verify(tmp: Path, world: RotationWorld, label: str, *, with_jwt: bool, extr
     """One pytest run of the NATS checks against three environments, one per declared phase."""
     run_dir = tmp / label
     run_dir.mkdir()
-    reports = run_dir / "reports"
-    argv = [f"--rootdir={ROOT}", f"-c={ROOT / 'pyproject.toml'}", f"--reports-dir={reports}"]
-    for phase in PHASES:
-        declared = (file_phase or {}).get(phase, phase)
-        env = {"nats": world.targets(with_jwt), "rotation": {"phase": declared, "change": f"CHG-{label}"}}
-        argv.append(f"--env-file={write_env(run_dir, env, name=f'declares-{phase}')}")
-    argv += ["checks/test_nats.py", "-k", "credential", *extra]
-    proc = run_pytest(argv)
-    summary_path = reports / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    return SuiteRun(proc.returncode, proc.stdout, proc.stderr, reports, summary)
+    envs = {
+        f"declares-{phase}": {"nats": world.targets(with_jwt),
+                              "rotation": {"phase": (file_phase or {}).get(phase, phase), "change": f"CHG-{label}"}}
+        for phase in PHASES
+    }
+    return run_checks(run_dir, None, "-k", "credential", *extra, paths=["checks/test_nats.py"], envs=envs)
 
 
 @pytest.fixture(scope="module")

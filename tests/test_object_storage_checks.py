@@ -8,7 +8,6 @@ and an empty backup prefix, and a closed port.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,15 +88,6 @@ def _target(s3: S3, name: str, bucket: str, **extra: Any) -> dict[str, Any]:
             "secret_key": {"env": "SELFTEST_S3_SECRET"}, "timeout_s": 20,
             "lifecycle_rules": [{"id": "memory-retention", "prefix": "memory/", "expiration_days": 30}],
             "max_abort_multipart_days": 3, "versioning": True, **extra}
-
-
-@pytest.fixture(scope="module")
-def blackhole() -> Iterator[int]:
-    """A port that accepts TCP connections (into the backlog) and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

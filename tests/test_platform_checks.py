@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-from opsverify.sandbox.process import free_port
 from tests.harness import SuiteRun, run_checks
 from tests.platform_support import Demo, start_demo
 
@@ -108,11 +107,6 @@ def _hook(demo: Demo, name: str, listener: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "url": demo.url(listener, "/v1/hooks/approval"), "secret": demo.ref("hook-secret"),
             "algorithm": "sha256", "signature_header": "x-omerta-signature", "tenant_header": "x-tenant-id",
             "accepted_status": [202], **extra}
-
-
-@pytest.fixture(scope="module")
-def closed_port() -> int:
-    return free_port()
 
 
 @pytest.fixture(scope="module")

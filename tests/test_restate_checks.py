@@ -28,9 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-import socket
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +40,7 @@ from opsverify.config.model import load_environment
 from opsverify.errors import ConfigError
 from opsverify.sandbox.servers.restate import RestateProxy, RestateServer, start_proxy, start_restate
 from opsverify.sandbox.servers.restate_demo_service import greeting_for
-from tests.harness import SuiteRun, run_checks
+from tests.harness import SuiteRun, run_checks, start_in_parallel
 
 CHECKS = ["checks/test_restate.py"]
 ADMIN_HEALTH = "test_restate_admin_health_answers_ok"
@@ -116,15 +114,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             "moved": lambda: _start_moved(base / "moved"),
             "gone": lambda: _start_and_stop(base / "gone"),
         }
-        with ThreadPoolExecutor(len(starters)) as pool:
-            futures = {name: pool.submit(fn) for name, fn in starters.items()}
-        started: dict[str, RestateServer] = {}
-        for name, future in futures.items():
-            if future.exception() is None:
-                started[name] = future.result()
-                stack.callback(started[name].stop)
-        for future in futures.values():
-            future.result()  # re-raise the first start-up failure (the others are stopped above)
+        started = start_in_parallel(stack, starters)
         main, gone = started["main"], started["gone"]
         sockets = {"admin_socket": main.admin_socket, "ingress_socket": main.ingress_socket}
         overlap = stack.enter_context(start_proxy(base / "proxies", auth_token=NEW, **sockets))
@@ -164,15 +154,6 @@ def _healthy(servers: Servers, **extra: Any) -> dict[str, Any]:
                          "expect_contains": "Hello, Bob"}],
         **extra,
     }
-
-
-@pytest.fixture(scope="module")
-def blackhole() -> Iterator[int]:
-    """A port that accepts TCP connections (into the backlog) and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,9 @@ letting a secret age a bounded few seconds past a tiny ``max_age`` (``0.00001`` 
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +38,7 @@ from opsverify.errors import ConfigError
 from opsverify.sandbox.process import ManagedProcess, free_port
 from opsverify.sandbox.servers.vault import VaultServer, start_vault_dev, start_vault_raft
 from opsverify.sandbox.tools import find_tool
-from tests.harness import SuiteRun, run_checks
+from tests.harness import SuiteRun, run_checks, start_in_parallel
 
 CHECKS = ["checks/test_vault.py"]
 INITIALIZED = "test_vault_is_initialized"
@@ -184,15 +182,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             "uninit": lambda: start_vault_raft(base / "uninit", initialise=False),
             "tls": lambda: _start_tls(base / "tls"),
         }
-        with ThreadPoolExecutor(len(starters)) as pool:
-            futures = {name: pool.submit(fn) for name, fn in starters.items()}
-        started: dict[str, Any] = {}
-        for name, future in futures.items():
-            if future.exception() is None:
-                started[name] = future.result()
-                stack.callback(started[name].stop)
-        for future in futures.values():
-            future.result()  # re-raise the first start-up failure (the others are stopped above)
+        started = start_in_parallel(stack, starters)
         started["bao"].enable_file_audit("file")
         expired = made.pop("expired_token")
         _wait(lambda: dev.request("GET", "auth/token/lookup-self", token=expired, expect=()).status_code == 403,
@@ -205,20 +195,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         values["SELFTEST_DEGRADED_ROOT"] = started["degraded"].root_token
         values["SELFTEST_TLS_ROOT"] = "selftest-tls-root"
         yield Servers(dev=dev, made=made, secrets=values, **started)
-
-
-@pytest.fixture(scope="module")
-def blackhole() -> Iterator[int]:
-    """A port that accepts TCP connections (into the backlog) and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def closed_port() -> int:
-    return free_port()
 
 
 @pytest.fixture(scope="module")

@@ -14,30 +14,23 @@ from typing import Any
 import pytest
 
 from opsverify.sandbox.servers.vault import start_vault_dev
-from tests.harness import ROOT, SuiteRun, run_pytest, write_env
+from tests.harness import SuiteRun, run_checks
 
 CHECK = "test_vault_previous_token_is_valid_only_until_the_rotation_ends"
 PHASES = ("before", "overlap", "after")
 
 
 def _verify(tmp: Path, addr: str, secrets: dict[str, str], label: str) -> SuiteRun:
-    import json
-
     run_dir = tmp / label
     run_dir.mkdir()
-    reports = run_dir / "reports"
-    argv = [f"--rootdir={ROOT}", f"-c={ROOT / 'pyproject.toml'}", f"--reports-dir={reports}"]
-    for phase in PHASES:
-        env = {"vault": [{"name": "bao", "addr": addr, "token": {"env": "ROT_ROOT"},
-                          "tokens": [{"name": "auth-edge", "token": {"env": "ROT_NEW"}, "previous": {"env": "ROT_OLD"},
-                                      "min_ttl": "10m"}]}],
-               "rotation": {"phase": phase, "credentials": ["vault/bao"]}}
-        argv.append(f"--env-file={write_env(run_dir, env, name=f'declares-{phase}')}")
-    argv += ["checks/test_vault.py", "-m", "rotation"]
-    proc = run_pytest(argv, env=secrets)
-    summary_path = reports / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    return SuiteRun(proc.returncode, proc.stdout, proc.stderr, reports, summary)
+    envs = {
+        f"declares-{phase}": {"vault": [{"name": "bao", "addr": addr, "token": {"env": "ROT_ROOT"},
+                                         "tokens": [{"name": "auth-edge", "token": {"env": "ROT_NEW"},
+                                                     "previous": {"env": "ROT_OLD"}, "min_ttl": "10m"}]}],
+                              "rotation": {"phase": phase, "credentials": ["vault/bao"]}}
+        for phase in PHASES
+    }
+    return run_checks(run_dir, None, "-m", "rotation", env_vars=secrets, paths=["checks/test_vault.py"], envs=envs)
 
 
 @pytest.fixture(scope="module")

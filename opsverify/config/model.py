@@ -189,8 +189,9 @@ def _is_type_tag(part: str) -> bool:
     return part in _TYPE_TAGS or "[" in part or part.startswith(("function-", "json-or-python"))
 
 
-def load_environment(path: Path) -> EnvironmentBase:
-    """Read and validate one environment file; raises :class:`ConfigError` naming file and key."""
+def read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``; a missing, unreadable or malformed file raises :class:`ConfigError`
+    naming the file (and the line and column of a syntax error)."""
     shown = str(path)
     try:
         text = path.read_text()
@@ -199,12 +200,18 @@ def load_environment(path: Path) -> EnvironmentBase:
     except OSError as exc:
         raise ConfigError(shown, "", f"cannot be read: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(shown, "", f"not valid YAML ({where}{problem})") from None
+
+
+def load_environment(path: Path) -> EnvironmentBase:
+    """Read and validate one environment file; raises :class:`ConfigError` naming file and key."""
+    shown = str(path)
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(shown, "", "must be a mapping of keys (name, tier, sections ...)")
     data.setdefault("name", path.stem)

@@ -31,9 +31,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from opsverify.config.model import read_yaml
 from opsverify.errors import ConfigError
 
 BlockingOutcome = Literal["failed", "error", "missing", "skipped"]
@@ -180,23 +180,6 @@ class WaiverFile(_Strict):
 
 
 # -- loading ----------------------------------------------------------------------------------------
-def _read_yaml(path: Path) -> Any:
-    shown = str(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(shown, "", "file not found") from None
-    except OSError as exc:
-        raise ConfigError(shown, "", f"cannot be read: {exc.strerror or exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(shown, "", f"not valid YAML ({where}{problem})") from None
-
-
 _TYPE_TAGS = {"int", "str", "float", "bool", "none", "dict", "list", "datetime"}
 
 
@@ -225,7 +208,7 @@ def _config_error(path: Path, exc: ValidationError, prefix: tuple[int | str, ...
 
 def load_policy(path: Path) -> Policy:
     """Read and validate a policy file; raises :class:`ConfigError` naming the file and key."""
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(str(path), "", "must be a mapping (environment, items, ...)")
     data.setdefault("name", path.stem)
@@ -239,7 +222,7 @@ def load_policy(path: Path) -> Policy:
 
 def load_waivers(path: Path, max_days: float) -> list[Waiver]:
     """Read and validate a waivers file against the policy's maximum duration."""
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if data is None:
         return []
     if not isinstance(data, dict):

@@ -124,17 +124,12 @@ async def fetch(ctx: ProbeContext[Any]) -> HttpResponse:
                 target.method, target.url, headers=headers, content=target.body, timeout=timeout
             )
             body_bytes = response.content[:MAX_BODY]
-    except httpx.ConnectTimeout:
-        step = "TCP connect and TLS handshake" if target.url.startswith("https") else "TCP connect"
-        raise ProbeTimeout(f"connecting to {where} ({step}) timed out after {ctx.timeout:g} s") from None
-    except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
-        raise ProbeTimeout(f"{where} sent no response within {ctx.timeout:g} s") from None
-    except httpx.ConnectError as exc:
-        raise Unreachable(f"cannot connect to {where}: {_connect_reason(exc)}") from None
-    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-        raise Unreachable(f"{where} closed the connection: {_short(exc)}") from None
     except httpx.HTTPError as exc:
-        raise Unreachable(f"{where}: {_short(exc)}") from None
+        step = "TCP connect and TLS handshake" if target.url.startswith("https") else "TCP connect"
+        raise http_failure(
+            exc, where=where, connect_timeout=f"connecting to {where} ({step}) timed out after {ctx.timeout:g} s",
+            no_answer=f"{where} sent no response within {ctx.timeout:g} s",
+        ) from None
     latency_ms = (time.monotonic() - started) * 1000
     return HttpResponse(
         url=str(response.url),
@@ -181,3 +176,20 @@ def _connect_reason(exc: httpx.ConnectError) -> str:
     if "connection refused" in lowered:
         return "connection refused"
     return text
+
+
+def http_failure(exc: httpx.HTTPError, *, where: str, connect_timeout: str, no_answer: str) -> ProbeTimeout | Unreachable:
+    """The probe error for a request to ``where`` that httpx could not complete (raise it ``from None``).
+
+    ``connect_timeout`` and ``no_answer`` are the messages for a connect and an answer that timed out;
+    a refused or broken connection names ``where`` and the cause in one line.
+    """
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ProbeTimeout(connect_timeout)
+    if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):
+        return ProbeTimeout(no_answer)
+    if isinstance(exc, httpx.ConnectError):
+        return Unreachable(f"cannot connect to {where}: {_connect_reason(exc)}")
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+        return Unreachable(f"{where} closed the connection: {_short(exc)}")
+    return Unreachable(f"{where}: {_short(exc)}")

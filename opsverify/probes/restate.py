@@ -42,8 +42,8 @@ import httpx
 
 from opsverify.config.restate import RestateInvocation, RestateTarget, SemVer
 from opsverify.engine import ProbeContext
-from opsverify.errors import ProbeTimeout, Unreachable, UnexpectedResponse
-from opsverify.probes.http import _base_dir, _connect_reason, _short, ssl_context
+from opsverify.errors import ProbeTimeout, UnexpectedResponse
+from opsverify.probes.http import _base_dir, http_failure, ssl_context
 
 MAX_BODY = 64 * 1024
 Endpoint = Literal["admin", "ingress", "tunnel"]
@@ -314,16 +314,11 @@ class _Client:
                 method, url, headers=sent, content=content, timeout=httpx.Timeout(limit)
             )
             body = response.content[:MAX_BODY].decode(response.encoding or "utf-8", errors="replace")
-        except httpx.ConnectTimeout:
-            raise ProbeTimeout(f"connecting to {where} timed out after {limit:.3g} s") from None
-        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
-            raise ProbeTimeout(f"{method} {url} got no response within {limit:.3g} s") from None
-        except httpx.ConnectError as exc:
-            raise Unreachable(f"cannot connect to {where}: {_connect_reason(exc)}") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise Unreachable(f"{where} closed the connection: {_short(exc)}") from None
         except httpx.HTTPError as exc:
-            raise Unreachable(f"{where}: {_short(exc)}") from None
+            raise http_failure(
+                exc, where=where, connect_timeout=f"connecting to {where} timed out after {limit:.3g} s",
+                no_answer=f"{method} {url} got no response within {limit:.3g} s",
+            ) from None
         return Answer(url=url, status=response.status_code, latency_ms=(time.monotonic() - started) * 1000,
                       body=body)
 

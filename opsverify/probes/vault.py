@@ -37,8 +37,9 @@ import httpx
 
 from opsverify.config.vault import VaultLease, VaultSecret, VaultTarget, VaultToken
 from opsverify.engine import ProbeContext
-from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
-from opsverify.probes.http import _base_dir, _connect_reason, ssl_context
+from opsverify.errors import CouldNotVerify, ProbeTimeout, UnexpectedResponse
+from opsverify.probes.http import _base_dir, ssl_context
+from opsverify.probes.webapi import send_within
 
 HEALTH_CODES = {200, 429, 472, 473, 501, 503}
 DEPEND_SLACK_S = 0.15  # below the engine's grace, so this probe's own message wins
@@ -263,32 +264,13 @@ class _Api:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise ProbeTimeout(f"{self.where} did not answer {path} within {self.ctx.timeout:g} s")
-        # httpx reports a connect timeout itself; a stalled answer is cut off here, without waiting for
-        # the cancelled request to clean up (that can take longer than the engine's grace period).
+        # httpx reports a connect timeout itself; send_within cuts off a stalled answer.
         timeout = httpx.Timeout(remaining + 1.0, connect=remaining)
-        task = asyncio.ensure_future(
-            client.request(method, f"{self.target.addr}/v1/{path}", headers=headers, json=body, timeout=timeout)
+        step = "TCP connect and TLS handshake" if self.target.addr.startswith("https") else "TCP connect"
+        response = await send_within(
+            client.request(method, f"{self.target.addr}/v1/{path}", headers=headers, json=body, timeout=timeout),
+            remaining=remaining, where=self.where, path=path, timeout_s=self.ctx.timeout, connect_step=f" ({step})",
         )
-        done, _ = await asyncio.wait({task}, timeout=remaining + 0.02)
-        if not done:
-            task.add_done_callback(_discard)
-            task.cancel()
-            raise ProbeTimeout(f"{self.where} did not answer {path} within {self.ctx.timeout:g} s")
-        try:
-            response = task.result()
-        except httpx.ConnectTimeout:
-            step = "TCP connect and TLS handshake" if self.target.addr.startswith("https") else "TCP connect"
-            raise ProbeTimeout(
-                f"connecting to {self.where} ({step}) timed out after {self.ctx.timeout:g} s"
-            ) from None
-        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
-            raise ProbeTimeout(f"{self.where} did not answer {path} within {self.ctx.timeout:g} s") from None
-        except httpx.ConnectError as exc:
-            raise Unreachable(f"cannot connect to {self.where}: {_connect_reason(exc)}") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise Unreachable(f"{self.where} closed the connection: {_short(exc)}") from None
-        except httpx.HTTPError as exc:
-            raise Unreachable(f"{self.where}: {_short(exc)}") from None
         try:
             parsed = response.json() if response.content else None
         except ValueError:
@@ -320,12 +302,6 @@ class _Api:
         return payload
 
 
-def _discard(task: asyncio.Future[Any]) -> None:
-    """Retrieve an abandoned request's outcome, so asyncio does not log it as never retrieved."""
-    if not task.cancelled():
-        task.exception()
-
-
 def _errors(body: Any) -> str:
     """Vault's ``errors`` list as one short line (``"1 error occurred: * x"`` -> ``"x"``)."""
     if not isinstance(body, dict):
@@ -338,10 +314,6 @@ def _errors(body: Any) -> str:
             if line and not line.endswith("error occurred:") and not line.endswith("errors occurred:"):
                 lines.append(line)
     return "; ".join(lines)[:200]
-
-
-def _short(exc: BaseException) -> str:
-    return (" ".join(str(exc).split()) or type(exc).__name__)[:200]
 
 
 def _time(value: Any) -> datetime | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,8 +25,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from opsverify.engine import ProbeContext
-from opsverify.errors import ProbeTimeout, Unreachable
-from opsverify.probes.http import _base_dir, _connect_reason, _short, ssl_context
+from opsverify.errors import ProbeTimeout
+from opsverify.probes.http import _base_dir, http_failure, ssl_context
 
 
 @dataclass
@@ -49,7 +50,34 @@ def where(url: str) -> str:
     return urlsplit(url).netloc or url
 
 
+async def send_within(
+    request: Coroutine[Any, Any, httpx.Response], *, remaining: float, where: str, path: str, timeout_s: float,
+    connect_step: str = "",
+) -> httpx.Response:
+    """Await ``request`` (to ``where``, for ``path``) for at most ``remaining`` seconds.
+
+    A stalled answer is cut off here, without waiting for the cancelled request to clean up (that can
+    take longer than the engine's grace period); httpx failures become the probe's errors, the timeouts
+    named by the probe's ``timeout_s`` (and ``connect_step``, e.g. `` (TCP connect)``).
+    """
+    no_answer = f"{where} did not answer {path} within {timeout_s:g} s"
+    task = asyncio.ensure_future(request)
+    done, _ = await asyncio.wait({task}, timeout=remaining + 0.02)
+    if not done:
+        task.add_done_callback(_discard)
+        task.cancel()
+        raise ProbeTimeout(no_answer)
+    try:
+        return task.result()
+    except httpx.HTTPError as exc:
+        raise http_failure(
+            exc, where=where, connect_timeout=f"connecting to {where}{connect_step} timed out after {timeout_s:g} s",
+            no_answer=no_answer,
+        ) from None
+
+
 def _discard(task: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned request's outcome, so asyncio does not log it as never retrieved."""
     if not task.cancelled():
         task.exception()
 
@@ -90,28 +118,12 @@ class WebApi:
         timeout = httpx.Timeout(remaining + 1.0, connect=remaining)
         async with self._client() as client:
             started = time.perf_counter()
-            task = asyncio.ensure_future(
+            response = await send_within(
                 client.request(
                     method, self.base_url + path, headers=headers, params=params, content=content, timeout=timeout
-                )
+                ),
+                remaining=remaining, where=self.where, path=path, timeout_s=self.ctx.timeout,
             )
-            done, _ = await asyncio.wait({task}, timeout=remaining + 0.02)
-            if not done:
-                task.add_done_callback(_discard)
-                task.cancel()
-                raise ProbeTimeout(f"{self.where} did not answer {path} within {self.ctx.timeout:g} s")
-            try:
-                response = task.result()
-            except httpx.ConnectTimeout:
-                raise ProbeTimeout(f"connecting to {self.where} timed out after {self.ctx.timeout:g} s") from None
-            except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
-                raise ProbeTimeout(f"{self.where} did not answer {path} within {self.ctx.timeout:g} s") from None
-            except httpx.ConnectError as exc:
-                raise Unreachable(f"cannot connect to {self.where}: {_connect_reason(exc)}") from None
-            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                raise Unreachable(f"{self.where} closed the connection: {_short(exc)}") from None
-            except httpx.HTTPError as exc:
-                raise Unreachable(f"{self.where}: {_short(exc)}") from None
             elapsed_ms = (time.perf_counter() - started) * 1000
         try:
             parsed = response.json() if response.content else None

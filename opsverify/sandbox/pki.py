@@ -13,7 +13,6 @@ Example::
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from opsverify.sandbox.files import write_private
+
 Key = ec.EllipticCurvePrivateKey
 
 
@@ -31,13 +32,9 @@ def _key() -> Key:
 
 
 def _write_private(path: Path, key: Key) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = key.private_bytes(
+    write_private(path, key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    ))
 
 
 @dataclass

@@ -86,7 +86,6 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import secrets
 import ssl
 import sys
@@ -101,6 +100,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from opsverify.sandbox.files import write_private
 
 ISSUER = "opsverify-sandbox"
 AUDIENCE = "platform-api"
@@ -127,13 +128,6 @@ SECRET_FILES = (
 
 
 # -- secrets ---------------------------------------------------------------------------------------
-def _write_private(path: Path, data: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data.encode() if isinstance(data, str) else data)
-
-
 def _pem(key: rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -149,19 +143,19 @@ def write_secrets(directory: Path) -> Path:
     keys = {name: rsa.generate_private_key(public_exponent=65537, key_size=2048)
             for name in ("current", "previous", "retired")}
     for name, key in keys.items():
-        _write_private(directory / f"jwt-{name}.key", _pem(key))
-    _write_private(directory / "jwt-hs256.secret", secrets.token_urlsafe(48))
-    _write_private(directory / "client-secret", "cs-" + secrets.token_urlsafe(24))
+        write_private(directory / f"jwt-{name}.key", _pem(key))
+    write_private(directory / "jwt-hs256.secret", secrets.token_urlsafe(48))
+    write_private(directory / "client-secret", "cs-" + secrets.token_urlsafe(24))
     for name in ("current", "previous", "retired"):
-        _write_private(directory / f"api-key-{name}", f"ak-{name[:3]}-" + secrets.token_urlsafe(24))
-    _write_private(directory / "hook-secret", "whsec-" + secrets.token_urlsafe(32))
-    _write_private(directory / "test-key", "tk-" + secrets.token_urlsafe(24))
+        write_private(directory / f"api-key-{name}", f"ak-{name[:3]}-" + secrets.token_urlsafe(24))
+    write_private(directory / "hook-secret", "whsec-" + secrets.token_urlsafe(32))
+    write_private(directory / "test-key", "tk-" + secrets.token_urlsafe(24))
     now = int(time.time())
     for name, sub, role in (("admin-token", "opsverify-admin", "admin"), ("ws-token", CLIENT_ID, "user")):
         claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "role": role, "typ": "access",
                   "jti": uuid.uuid4().hex, "iat": now, "exp": now + LONG_TTL_S}
         token = jwt.encode(claims, keys["current"], algorithm="RS256", headers={"kid": CURRENT_KID})
-        _write_private(directory / name, token)
+        write_private(directory / name, token)
     return directory
 
 

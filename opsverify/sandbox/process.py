@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,13 +28,31 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from opsverify.errors import SandboxError
 
 
+# Ports handed to servers we start: below Linux's ephemeral range (32768-60999), where outgoing
+# connections take their local ports, and above the sandbox's fixed ports (< 20000). A port the kernel
+# picks (bind to 0) comes from the ephemeral range, so a busy test run's client sockets could take it
+# between this call and the server's own bind ("address already in use").
+SERVER_PORTS = range(20000, 32768)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+    """Return a TCP port that is free on ``host`` right now, outside the ephemeral range."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(200):
+        port = random.choice(SERVER_PORTS)
+        with socket.socket(family) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(family) as sock:  # the range is crowded: let the kernel choose
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
@@ -145,6 +164,40 @@ class ManagedProcess:
             self.popen.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             pass
+
+
+def start_python_server(module: str, *args: str, port: int, workdir: Path, name: str) -> ManagedProcess:
+    """Run ``python -m <module> --port <port> <args>`` (this interpreter), its output in
+    ``workdir/<name>.log``; return once it listens on 127.0.0.1:``port``."""
+    argv = [sys.executable, "-m", module, "--port", str(port), *args]
+    proc = ManagedProcess.start(argv, log_path=workdir / f"{name}.log", name=name)
+    proc.wait_for_port("127.0.0.1", port)
+    return proc
+
+
+class ServerProcess:
+    """Base of a started server that owns a :class:`ManagedProcess` (its ``process`` field).
+
+    ``stop()`` stops the process group; a server that must do more overrides it. ``with server:``
+    stops it on the way out.
+    """
+
+    process: ManagedProcess
+
+    def stop(self) -> None:
+        """Stop the server process group."""
+        self.process.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def pid_alive(pid: int) -> bool:

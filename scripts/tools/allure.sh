@@ -10,33 +10,20 @@
 #   OPSVERIFY_TOOLS=/work/main/.opsverify/tools bash scripts/tools/allure.sh
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-tools=${OPSVERIFY_TOOLS:-$(cd "$here/../.." && pwd)/.opsverify/tools}
+source "$(dirname "$0")/lib.sh"
 version=${ALLURE_COMMANDLINE_VERSION:-2.46.1}
-mkdir -p "$tools"
 prefix="$tools/allure"
 mkdir -p "$prefix"
 pkg_dir="$prefix/node_modules/allure-commandline"
 bin="$pkg_dir/dist/bin/allure"
 
-installed=""
-if [ -f "$pkg_dir/package.json" ]; then
-  installed=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$pkg_dir/package.json" | head -n 1)
-fi
-if [ -x "$bin" ] && [ "$installed" = "$version" ]; then
+if [ -x "$bin" ] && [ "$(npm_version "$pkg_dir")" = "$version" ]; then
   echo "allure: $version already at $bin"
   exit 0
 fi
 
-if ! command -v npm >/dev/null; then
-  echo "allure: npm is needed to obtain allure-commandline" >&2
-  exit 1
-fi
-# --no-save/--no-package-lock keep $tools free of a package.json that later installs would merge;
-# the package has no install script (the Java distribution is inside the tarball).
-timeout 600 npm install --prefix "$prefix" --no-save --no-package-lock --no-audit --no-fund \
-  --ignore-scripts \
-  "allure-commandline@$version"
+# The package has no install script (the Java distribution is inside the tarball).
+npm_install_pinned allure "$prefix" allure-commandline "$version"
 
 if [ ! -f "$bin" ]; then
   echo "allure: npm install finished but $bin is missing" >&2

@@ -8,9 +8,7 @@
 #   OPSVERIFY_TOOLS=/work/main/.opsverify/tools bash scripts/tools/pushgateway.sh
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-tools=${OPSVERIFY_TOOLS:-$(cd "$here/../.." && pwd)/.opsverify/tools}
-mkdir -p "$tools"
+source "$(dirname "$0")/lib.sh"
 bin="$tools/usr/bin/prometheus-pushgateway"
 
 if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
@@ -18,24 +16,6 @@ if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
-  echo "pushgateway: apt-get and dpkg-deb are needed (Debian/Ubuntu) to obtain it" >&2
-  exit 1
-fi
-
-if ! apt-cache show prometheus-pushgateway >/dev/null 2>&1; then
-  echo "pushgateway: package unknown to apt; running apt-get update"
-  apt-get update -qq
-fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# as root, apt-get download drops privileges to `_apt`, which must be able to write the directory
-if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
-  chown _apt "$work"
-fi
-(cd "$work" && timeout 300 apt-get download -q prometheus-pushgateway)
-deb=$(ls "$work"/prometheus-pushgateway_*.deb)
-dpkg-deb -x "$deb" "$tools"
+deb_unpack pushgateway prometheus-pushgateway
 
 "$bin" --version 2>&1 | head -n 1

@@ -10,10 +10,8 @@
 #   OPSVERIFY_TOOLS=/work/main/.opsverify/tools bash scripts/tools/restate.sh
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-tools=${OPSVERIFY_TOOLS:-$(cd "$here/../.." && pwd)/.opsverify/tools}
+source "$(dirname "$0")/lib.sh"
 version=${RESTATE_SERVER_VERSION:-1.7.12}
-mkdir -p "$tools"
 pkg_dir="$tools/node_modules/@restatedev/restate-server-linux-x64"
 bin="$pkg_dir/bin/restate-server"
 
@@ -32,25 +30,14 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   timeout 300 apt-get install -y -q "${need_apt[@]}"
 fi
 
-installed=""
-if [ -f "$pkg_dir/package.json" ]; then
-  installed=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$pkg_dir/package.json" | head -n 1)
-fi
-if [ -x "$bin" ] && [ "$installed" = "$version" ]; then
+if [ -x "$bin" ] && [ "$(npm_version "$pkg_dir")" = "$version" ]; then
   echo "restate-server: $version already at $bin (run it only under unshare -rn)"
   exit 0
 fi
 
-if ! command -v npm >/dev/null; then
-  echo "restate: npm is needed to obtain @restatedev/restate-server" >&2
-  exit 1
-fi
-# --no-save/--no-package-lock keep $tools free of a package.json that later installs would merge.
-# --ignore-scripts: the only install script is @scarf/scarf's postinstall, an install-analytics
-# ping; the binary comes from the optional platform package and needs no script.
-timeout 600 npm install --prefix "$tools" --no-save --no-package-lock --no-audit --no-fund \
-  --ignore-scripts \
-  "@restatedev/restate-server@$version"
+# The only install script is @scarf/scarf's postinstall, an install-analytics ping; the binary
+# comes from the optional platform package and needs no script.
+npm_install_pinned restate "$tools" @restatedev/restate-server "$version"
 
 if [ ! -x "$bin" ]; then
   echo "restate: npm install finished but $bin is missing (platform package not installed?)" >&2

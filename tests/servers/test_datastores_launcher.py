@@ -10,7 +10,6 @@ columns Prisma's migrate engine creates) and Alembic's ``alembic_version``.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,28 +19,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from opsverify.sandbox.servers.migration_tables import create_prisma
 from opsverify.sandbox.servers.postgres import PostgresServer, start_postgres
 from opsverify.sandbox.servers.redis import RedisServer, start_redis
-
-# What `prisma migrate` creates on PostgreSQL (prisma-engines, schema connector).
-PRISMA_MIGRATIONS_DDL = """
-CREATE TABLE "_prisma_migrations" (
-    "id"                  VARCHAR(36) PRIMARY KEY NOT NULL,
-    "checksum"            VARCHAR(64) NOT NULL,
-    "finished_at"         TIMESTAMPTZ,
-    "migration_name"      VARCHAR(255) NOT NULL,
-    "logs"                TEXT,
-    "rolled_back_at"      TIMESTAMPTZ,
-    "started_at"          TIMESTAMPTZ NOT NULL DEFAULT now(),
-    "applied_steps_count" INTEGER NOT NULL DEFAULT 0
-)
-"""
-# A finished migration has finished_at set; a failed one has finished_at NULL, rolled_back_at NULL
-# and the error in logs (what `prisma migrate status` reports as failed).
-PRISMA_ROWS = [
-    ("20240101000000_init", "now()", None, 1),
-    ("20240201000000_add_orders", "NULL", "ERROR: relation \"orders\" already exists", 0),
-]
 
 
 @pytest.fixture(scope="module")
@@ -126,13 +106,8 @@ def test_postgres_server_does_not_run_as_root(pg: PostgresServer) -> None:
 
 def test_prisma_migrations_finished_and_failed(pg: PostgresServer) -> None:
     with psycopg.connect(pg.dsn, connect_timeout=5, autocommit=True) as conn:
-        conn.execute(PRISMA_MIGRATIONS_DDL)
-        for name, finished, logs, steps in PRISMA_ROWS:
-            conn.execute(
-                "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, logs,"
-                f" applied_steps_count) VALUES (%s, %s, {finished}, %s, %s, %s)",
-                (str(uuid.uuid4()), "0" * 64, name, logs, steps),
-            )
+        # The table as `prisma migrate` creates it; a failed migration: finished_at and rolled_back_at NULL.
+        create_prisma(conn, "public", [("20240101000000_init", True), ("20240201000000_add_orders", False)])
         failed = conn.execute(
             "SELECT migration_name FROM _prisma_migrations"
             " WHERE finished_at IS NULL AND rolled_back_at IS NULL"

@@ -103,7 +103,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from confluent_kafka import (
@@ -119,7 +118,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # type: ignore[attr-defined]
 
 from opsverify.errors import SandboxError
-from opsverify.sandbox.process import ManagedProcess, free_port
+from opsverify.sandbox.process import ManagedProcess, ServerProcess, free_port
 
 HOST = "127.0.0.1"
 #: Environment variables tansu would read; unset for the broker process.
@@ -149,7 +148,7 @@ def tansu_path() -> str:
 
 
 @dataclass
-class KafkaServer:
+class KafkaServer(ServerProcess):
     """A running tansu broker on 127.0.0.1 with in-memory storage."""
 
     process: ManagedProcess
@@ -168,17 +167,6 @@ class KafkaServer:
     def stop(self) -> None:
         """Stop the broker (SIGKILL after 1 s: tansu waits for open client connections)."""
         self.process.stop(grace_s=1.0)
-
-    def __enter__(self) -> KafkaServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_kafka(workdir: Path, *, port: int | None = None, timeout_s: float = 10.0) -> KafkaServer:

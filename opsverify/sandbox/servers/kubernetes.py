@@ -51,13 +51,12 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 import yaml
 
-from opsverify.sandbox.process import ManagedProcess, free_port
+from opsverify.sandbox.process import ManagedProcess, ServerProcess, free_port
 
 HOST = "127.0.0.1"
 CONTEXT = "opsverify-emulator"
@@ -75,7 +74,7 @@ VERSION = {
 
 
 @dataclass
-class KubernetesServer:
+class KubernetesServer(ServerProcess):
     """A running kmock Kubernetes emulator on 127.0.0.1 and a kubeconfig pointing at it."""
 
     process: ManagedProcess
@@ -88,21 +87,6 @@ class KubernetesServer:
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
-
-    def stop(self) -> None:
-        """Stop the emulator process group."""
-        self.process.stop()
-
-    def __enter__(self) -> KubernetesServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def write_kubeconfig(path: Path, server: str, context: str = CONTEXT) -> Path:

@@ -104,13 +104,13 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 import nkeys
 
 from opsverify.errors import SandboxError
-from opsverify.sandbox.process import ManagedProcess, free_port
+from opsverify.sandbox.files import write_private
+from opsverify.sandbox.process import ManagedProcess, ServerProcess, free_port
 from opsverify.sandbox.tools import find_tool
 
 HOST = "127.0.0.1"
@@ -411,10 +411,7 @@ class JwtTrust:
             name, public, expires_at=expires_at, issued_at=issued_at, permissions=permissions
         )
         target = path or self.directory / f"{name}.creds"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(_CREDS_TEMPLATE.format(jwt=token, seed=seed))
+        write_private(target, _CREDS_TEMPLATE.format(jwt=token, seed=seed))
         return target
 
 
@@ -479,9 +476,7 @@ def make_tls_files(directory: Path, *, valid_days: int = 2) -> TlsFiles:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(files.server_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key_pem)
+    write_private(files.server_key, key_pem)
     return files
 
 
@@ -586,7 +581,7 @@ def _render_config(settings: _Settings) -> str:
 
 
 @dataclass
-class NatsServer:
+class NatsServer(ServerProcess):
     """A running ``nats-server``; stop it with :meth:`stop` or use it as a context manager."""
 
     process: ManagedProcess
@@ -702,20 +697,6 @@ class NatsServer:
             return self.process.log_path.read_text(errors="replace").count(needle)
         except OSError:
             return 0
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def __enter__(self) -> NatsServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

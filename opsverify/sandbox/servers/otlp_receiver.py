@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +39,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from opsverify.sandbox.process import ManagedProcess
+from opsverify.sandbox.files import write_private
+from opsverify.sandbox.process import ManagedProcess, start_python_server
 
 _ID_FIELDS = {"traceId", "spanId", "parentSpanId"}
 
@@ -142,9 +141,7 @@ def make_app(keys_file: Path, key_header: str, key_prefix: str = "", *, open_: b
 
 def write_keys(path: Path, keys: list[str]) -> None:
     """Write the accepted keys (mode 0600)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(keys) + "\n")
+    write_private(path, json.dumps(keys) + "\n")
 
 
 def start_otlp_receiver(workdir: Path, keys: list[str], *, port: int, key_header: str = "authorization",
@@ -154,10 +151,11 @@ def start_otlp_receiver(workdir: Path, keys: list[str], *, port: int, key_header
     workdir.mkdir(parents=True, exist_ok=True)
     keys_file = workdir / f"{name}.keys.json"
     write_keys(keys_file, keys)
-    argv = [sys.executable, "-m", "opsverify.sandbox.servers.otlp_receiver", "--port", str(port),
-            "--keys-file", str(keys_file), "--key-header", key_header, "--key-prefix", key_prefix, *(["--open"] if open_ else []), *(["--drop"] if drop else [])]
-    proc = ManagedProcess.start(argv, log_path=workdir / f"{name}.log", name=name)
-    proc.wait_for_port("127.0.0.1", port)
+    proc = start_python_server(
+        "opsverify.sandbox.servers.otlp_receiver", "--keys-file", str(keys_file), "--key-header", key_header,
+        "--key-prefix", key_prefix, *(["--open"] if open_ else []), *(["--drop"] if drop else []),
+        port=port, workdir=workdir, name=name,
+    )
     return proc, keys_file
 
 

@@ -41,13 +41,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from opsverify.sandbox.process import ManagedProcess
+from opsverify.sandbox.process import ManagedProcess, start_python_server
 
 HAL = "application/hal+json"
 CREATED_AT = "2026-01-01T00:00:00+00:00"
@@ -197,17 +196,14 @@ def start_pact_broker(
     workdir.mkdir(parents=True, exist_ok=True)
     data_file = workdir / f"{name}.json"
     data_file.write_text(json.dumps(data, indent=2) + "\n")
-    argv = [sys.executable, "-m", "opsverify.sandbox.servers.pact_broker", "--port", str(port),
-            "--data", str(data_file), "--heartbeat-delay-ms", str(heartbeat_delay_ms),
+    args = ["--data", str(data_file), "--heartbeat-delay-ms", str(heartbeat_delay_ms),
             "--heartbeat-status", str(heartbeat_status)]
     if token is not None:
         token_file = workdir / f"{name}.token"
         token_file.write_text(token)
         token_file.chmod(0o600)
-        argv += ["--token-file", str(token_file)]
-    proc = ManagedProcess.start(argv, log_path=workdir / f"{name}.log", name=name)
-    proc.wait_for_port("127.0.0.1", port)
-    return proc
+        args += ["--token-file", str(token_file)]
+    return start_python_server("opsverify.sandbox.servers.pact_broker", *args, port=port, workdir=workdir, name=name)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -61,11 +61,10 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
 
 from opsverify.errors import SandboxError
-from opsverify.sandbox.process import ManagedProcess, free_port, pid_alive
+from opsverify.sandbox.process import ManagedProcess, ServerProcess, free_port, pid_alive
 
 HOST = "127.0.0.1"
 SUPERUSER = "postgres"
@@ -193,7 +192,7 @@ def _user_can(user: OsUser, test_flag: str, path: Path) -> bool:
 
 
 @dataclass
-class PostgresServer:
+class PostgresServer(ServerProcess):
     """A running PostgreSQL on 127.0.0.1 with a password login role and its own database."""
 
     process: ManagedProcess
@@ -248,17 +247,6 @@ class PostgresServer:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         if self.sock_dir is not None:
             shutil.rmtree(self.sock_dir, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _prepare_run_dir(workdir: Path, user: OsUser) -> tuple[Path, bool]:

@@ -34,20 +34,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
 from opsverify.errors import SandboxError
-from opsverify.sandbox.process import ManagedProcess, free_port
+from opsverify.sandbox.process import ManagedProcess, ServerProcess, free_port
 from opsverify.sandbox.tools import find_tool
 
 HOST = "127.0.0.1"
 
 
 @dataclass
-class PrometheusServer:
+class PrometheusServer(ServerProcess):
     """A running Prometheus on 127.0.0.1."""
 
     process: ManagedProcess
@@ -100,21 +99,6 @@ class PrometheusServer:
             (t.get("scrapeUrl", ""), t.get("health", ""), t.get("lastError", ""))
             for t in body.get("data", {}).get("activeTargets", [])
         ]
-
-    def stop(self) -> None:
-        """Stop the server process group."""
-        self.process.stop()
-
-    def __enter__(self) -> PrometheusServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def prometheus_config(

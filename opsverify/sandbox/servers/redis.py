@@ -38,11 +38,10 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
 
 from opsverify.errors import SandboxError
-from opsverify.sandbox.process import ManagedProcess, free_port
+from opsverify.sandbox.process import ManagedProcess, ServerProcess, free_port
 from opsverify.sandbox.tools import find_tool
 
 HOST = "127.0.0.1"
@@ -69,7 +68,7 @@ def _roundtrip(port: int, *commands: tuple[str, ...], timeout_s: float = 2.0) ->
 
 
 @dataclass
-class RedisServer:
+class RedisServer(ServerProcess):
     """A running redis-server on 127.0.0.1."""
 
     process: ManagedProcess
@@ -125,21 +124,6 @@ class RedisServer:
     def add_user(self, user: str, password: str, rules: str = "~* &* +@all") -> None:
         """``ACL SETUSER <user> on >password <rules>``: a named ACL user."""
         self.command("ACL", "SETUSER", user, "reset", "on", f">{password}", *rules.split())
-
-    def stop(self) -> None:
-        """Stop the server process group."""
-        self.process.stop()
-
-    def __enter__(self) -> RedisServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_redis(

@@ -108,7 +108,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -116,7 +115,8 @@ import httpx
 from aiohttp import web
 
 from opsverify.errors import SandboxError
-from opsverify.sandbox.process import ManagedProcess, free_port, pid_alive
+from opsverify.sandbox.files import write_private
+from opsverify.sandbox.process import ManagedProcess, ServerProcess, free_port, pid_alive
 from opsverify.sandbox.tools import PROJECT_ROOT, find_tool
 
 HOST = "127.0.0.1"
@@ -201,9 +201,7 @@ def _rss_bytes(pid: int, key: str = "VmRSS") -> int:
 
 def _write_tokens(path: Path, tokens: list[str]) -> None:
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write("".join(f"{token}\n" for token in tokens))
+    write_private(tmp, "".join(f"{token}\n" for token in tokens))
     os.replace(tmp, path)
 
 
@@ -241,7 +239,7 @@ record-cache-memory-size = "16 MiB"
 
 
 @dataclass
-class RestateServer:
+class RestateServer(ServerProcess):
     """A Restate server in its own network namespace, reached through a host-side proxy."""
 
     process: ManagedProcess
@@ -395,17 +393,6 @@ class RestateServer:
         if self.workdir not in self.base_dir.parents:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
-    def __enter__(self) -> RestateServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def _uds_get(socket_path: Path, path: str) -> httpx.Response:
     transport = httpx.HTTPTransport(uds=str(socket_path))
@@ -462,7 +449,7 @@ def _spawn_proxy(
 
 
 @dataclass
-class RestateProxy:
+class RestateProxy(ServerProcess):
     """An extra host-side proxy (see :func:`start_proxy`): no server of its own."""
 
     process: ManagedProcess
@@ -488,17 +475,6 @@ class RestateProxy:
 
     def stop(self) -> None:
         self.process.stop(grace_s=3.0)
-
-    def __enter__(self) -> RestateProxy:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_proxy(

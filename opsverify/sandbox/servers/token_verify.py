@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from opsverify.sandbox.process import ManagedProcess
+from opsverify.sandbox.files import write_private
+from opsverify.sandbox.process import ManagedProcess, start_python_server
 
 VERIFY_PATH = "/client/v4/user/tokens/verify"
 
@@ -75,9 +74,7 @@ def make_app(tokens_file: Path) -> web.Application:
 
 def write_tokens(path: Path, tokens: dict[str, dict[str, Any]]) -> None:
     """Write the token table (mode 0600: it holds token values)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(tokens, indent=2) + "\n")
+    write_private(path, json.dumps(tokens, indent=2) + "\n")
 
 
 def start_token_verify(workdir: Path, tokens: dict[str, dict[str, Any]], *, port: int,
@@ -86,10 +83,8 @@ def start_token_verify(workdir: Path, tokens: dict[str, dict[str, Any]], *, port
     workdir.mkdir(parents=True, exist_ok=True)
     table = workdir / f"{name}.json"
     write_tokens(table, tokens)
-    argv = [sys.executable, "-m", "opsverify.sandbox.servers.token_verify", "--port", str(port),
-            "--tokens", str(table)]
-    proc = ManagedProcess.start(argv, log_path=workdir / f"{name}.log", name=name)
-    proc.wait_for_port("127.0.0.1", port)
+    proc = start_python_server("opsverify.sandbox.servers.token_verify", "--tokens", str(table),
+                               port=port, workdir=workdir, name=name)
     return proc, table
 
 

@@ -54,13 +54,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
 from opsverify.errors import SandboxError
-from opsverify.sandbox.process import ManagedProcess, free_port
+from opsverify.sandbox.process import ManagedProcess, ServerProcess, free_port
 from opsverify.sandbox.tools import find_tool
 
 HOST = "127.0.0.1"
@@ -69,7 +68,7 @@ _OK = (200, 204)
 
 
 @dataclass
-class VaultServer:
+class VaultServer(ServerProcess):
     """A running OpenBao server on 127.0.0.1 (dev or raft mode) and the secrets to drive it."""
 
     process: ManagedProcess
@@ -258,23 +257,6 @@ class VaultServer:
                 "key_type": "ec",
             },
         )
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-
-    def stop(self) -> None:
-        """Stop the server process group."""
-        self.process.stop()
-
-    def __enter__(self) -> VaultServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _start(argv: list[str], workdir: Path, name: str) -> ManagedProcess:

@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from opsverify.errors import SandboxError
+from opsverify.sandbox.files import write_private
 from opsverify.sandbox.manager import Started, service
 from opsverify.sandbox.servers.migration_tables import create_prisma
 from opsverify.sandbox.servers.postgres import PostgresServer, start_postgres
@@ -65,10 +66,7 @@ def _secret_file(path: Path, value: str | None = None) -> str:
     if value is None and path.exists() and path.read_text().strip():
         return path.read_text().strip()
     value = value or secrets.token_urlsafe(18)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
+    write_private(path, value + "\n")
     return value
 
 

@@ -9,11 +9,11 @@ still reads the generated pair from ``<state>/s3/`` by reference, as a real depl
 
 from __future__ import annotations
 
-import os
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
+from opsverify.sandbox.files import write_private
 from opsverify.sandbox.manager import Started, service
 from opsverify.sandbox.servers.s3 import lifecycle_rule, s3_client, start_moto_s3
 
@@ -22,9 +22,7 @@ BUCKET = "opsverify-backups"
 
 
 def _secret(path: Path, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
+    write_private(path, value + "\n")
 
 
 @service("object-storage", order=83)

@@ -19,12 +19,12 @@ is missing, ``sandbox up`` says how to install it and starts the other services.
 from __future__ import annotations
 
 import atexit
-import os
 import secrets
 import shutil
 from pathlib import Path
 
 from opsverify.errors import SandboxError
+from opsverify.sandbox.files import write_private
 from opsverify.sandbox.manager import Started, service
 from opsverify.sandbox.process import port_is_open
 from opsverify.sandbox.servers.restate import find_restate_server, start_restate
@@ -32,13 +32,6 @@ from opsverify.sandbox.servers.restate import find_restate_server, start_restate
 INGRESS_PORT = 18070
 ADMIN_PORT = 19070
 INSTALL = "bash scripts/tools/restate.sh"
-
-
-def _write_secret(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 def _missing_tools() -> str | None:
@@ -78,8 +71,8 @@ def start_restate_sandbox(directory: Path) -> Started:
         previous = token_path.read_text().strip()
     except OSError:
         previous = ""
-    _write_secret(workdir / "previous-token", (previous or secrets.token_urlsafe(32)) + "\n")
-    _write_secret(token_path, token + "\n")
+    write_private(workdir / "previous-token", (previous or secrets.token_urlsafe(32)) + "\n")
+    write_private(token_path, token + "\n")
     server = start_restate(workdir, auth_token=token, admin_port=ADMIN_PORT, ingress_port=INGRESS_PORT)
     # The launcher stops everything when this process exits; the sandbox keeps it running until
     # `opsverify sandbox down`, which stops the recorded PIDs.

@@ -8,10 +8,10 @@ generated too but NOT accepted - the state after a finished rotation.
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
+from opsverify.sandbox.files import write_private
 from opsverify.sandbox.manager import Started, service
 from opsverify.sandbox.servers.otlp_receiver import start_otlp_receiver
 
@@ -21,9 +21,7 @@ KEY_HEADER = "signoz-ingestion-key"
 
 def _secret(path: Path) -> str:
     value = secrets.token_urlsafe(30)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
+    write_private(path, value + "\n")
     return value
 
 

@@ -8,10 +8,10 @@ expiring 60 days after the start.
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
+from opsverify.sandbox.files import write_private
 from opsverify.sandbox.manager import Started, service
 from opsverify.sandbox.servers.token_verify import start_token_verify
 
@@ -26,9 +26,7 @@ def start_token_sandbox(directory: Path) -> Started:
     workdir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(30)
     path = workdir / "cloudflare-token"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
+    write_private(path, token + "\n")
     tokens = {token: {"id": secrets.token_hex(16), "status": "active", "expires_in_days": EXPIRES_IN_DAYS}}
     proc, _ = start_token_verify(workdir, tokens, port=PORT)
     return Started([proc], {"http": PORT}, {"verify_url": f"http://127.0.0.1:{PORT}/client/v4/user/tokens/verify",

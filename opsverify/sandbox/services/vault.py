@@ -17,13 +17,13 @@ It also mounts KV v2 at ``secret/`` with one secret ``app/db`` (written once: it
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 from pathlib import Path
 from typing import Any
 
 from opsverify.errors import SandboxError
+from opsverify.sandbox.files import write_private
 from opsverify.sandbox.manager import Started, service
 from opsverify.sandbox.servers.vault import VaultServer, start_vault_raft
 
@@ -44,13 +44,6 @@ path "sys/leases/lookup"                 { capabilities = ["update"] }
 path "sys/leases/lookup/*"               { capabilities = ["list", "sudo"] }
 path "secret/metadata/*"                 { capabilities = ["read"] }
 """
-
-
-def _write_secret(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 def _start(workdir: Path) -> VaultServer:
@@ -74,7 +67,7 @@ def _start(workdir: Path) -> VaultServer:
     server = start_vault_raft(
         workdir, shares=SHARES, threshold=THRESHOLD, port=PORT, cluster_port=CLUSTER_PORT
     )
-    _write_secret(
+    write_private(
         keys_file,
         json.dumps({"keys": server.unseal_keys, "root_token": server.root_token,
                     "shares": SHARES, "threshold": THRESHOLD}, indent=2) + "\n",
@@ -92,7 +85,7 @@ def _ensure_token(server: VaultServer, path: Path, policies: list[str], name: st
         if looked.status_code == 200:
             server.request("POST", "auth/token/revoke-self", token=old, expect=())
     auth = server.create_token(ttl=TOKEN_TTL, renewable=True, policies=policies, display_name=name)
-    _write_secret(path, auth["client_token"] + "\n")
+    write_private(path, auth["client_token"] + "\n")
 
 
 def _provision(server: VaultServer, workdir: Path) -> None:
