@@ -110,6 +110,23 @@ def test_allure_results_carry_categories_runbook_links_severity_and_environment(
     assert record["markers"] == ["predeploy", "runbook", "severity", "smoke"]
 
 
+def test_allure_keeps_only_the_fixture_containers_worth_reading(run):
+    """allure-pytest writes a container file per fixture per check; opsverify's own fixtures (plumbing
+    and probe hand-over) are dropped when they passed, and kept when their set-up broke."""
+    ours = {"ov_case", "ov_session", "environment", "target", "target_item", "expect", "phase",
+            "http_response", "tls_certificate"}
+    kept: list[tuple[str, str | None]] = []
+    for path in (run.reports / "allure-results").glob("*-container.json"):
+        container = json.loads(path.read_text())
+        steps = [(step["name"].split("::")[0], step.get("status"))
+                 for step in [*container.get("befores", []), *container.get("afters", [])]]
+        if steps and all(name in ours for name, _ in steps):
+            kept += steps
+            assert any(status not in (None, "passed") for _, status in steps), steps
+    assert ("http_response", "broken") in kept  # the closed port's probe broke: its set-up stays visible
+    assert not any(name == "http_response" and status == "passed" for name, status in kept)
+
+
 def test_an_unknown_severity_is_a_usage_error(run_suite, demo, tmp_path):
     check = tmp_path / "test_severity_typo.py"
     check.write_text(

@@ -2,10 +2,12 @@
 
 - Every JSON document and text attachment passes through the redactor (defence in depth: the plugin
   already redacts reports and exceptions before allure-pytest reads them).
-- Containers that only hold opsverify's plumbing fixtures (``ov_case``, ``target``, ``expect`` ...)
-  are not written: allure-pytest writes one file per fixture per test, which for a suite of hundreds
-  of checks cost more than the checks themselves, and they show nothing a reader needs. The probe
-  fixtures' containers (how long a check waited for its probe) are kept.
+- Containers that only hold opsverify's own fixtures (the plumbing: ``ov_case``, ``target``,
+  ``expect`` ...; and the probe fixtures, which only hand over a result the engine already has) are
+  not written when they passed: allure-pytest writes one file per fixture per test, which for a suite
+  of hundreds of checks cost more than the checks themselves (file creation dominated the run), and
+  they show nothing a reader needs: the check's own result carries its outcome, message and duration.
+  A container whose fixture failed or broke is kept, so the set-up error stays visible.
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ from opsverify.config.secrets import REDACTOR
 PLUMBING = frozenset({"ov_case", "ov_session", "environment", "target", "target_item", "expect", "phase"})
 
 
-def _only_plumbing(item: Any) -> bool:
-    befores = getattr(item, "befores", None) or []
-    afters = getattr(item, "afters", None) or []
-    names = [str(getattr(f, "name", "")).split("::")[0] for f in [*befores, *afters]]
-    return bool(befores) and all(name in PLUMBING for name in names)
+def _only_ours_and_passed(item: Any) -> bool:
+    from opsverify.probe_api import PROBES
+
+    steps = [*(getattr(item, "befores", None) or []), *(getattr(item, "afters", None) or [])]
+    if not steps:
+        return False
+    for step in steps:
+        name = str(getattr(step, "name", "")).split("::")[0]
+        if name not in PLUMBING and name not in PROBES:
+            return False
+        if getattr(step, "status", None) not in (None, "passed"):
+            return False
+    return True
 
 
 def install() -> int:
@@ -35,7 +45,7 @@ def install() -> int:
 
     class OpsverifyAllureFileLogger(AllureFileLogger):  # type: ignore[misc]
         def _report_item(self, item: Any) -> None:
-            if isinstance(item, TestResultContainer) and _only_plumbing(item):
+            if isinstance(item, TestResultContainer) and _only_ours_and_passed(item):
                 return
             _redact_attrs(item)
             super()._report_item(item)
