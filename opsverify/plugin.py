@@ -477,7 +477,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    blob = next((json.loads(v) for k, v in report.user_properties if k == PROP), None)
+    blob = next((json.loads(str(v)) for k, v in report.user_properties if k == PROP), None)
     if blob is None:
         return
     config = _current_config

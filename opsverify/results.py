@@ -82,7 +82,7 @@ def utc_now() -> str:
 
 
 def totals(records: list[CheckRecord]) -> dict[str, int]:
-    counts = {outcome: 0 for outcome in OUTCOMES}
+    counts: dict[str, int] = {outcome: 0 for outcome in OUTCOMES}
     for record in records:
         counts[record.outcome] += 1
     counts["total"] = len(records)

@@ -210,7 +210,7 @@ class OvSession:
         case = case_of(item)
         if case is None:
             return []
-        return [self.probe_key(PROBES[name], case) for name in item.fixturenames if name in PROBES]
+        return [self.probe_key(PROBES[name], case) for name in getattr(item, "fixturenames", ()) if name in PROBES]
 
     def prefetch(self, items: Iterable[pytest.Item], wait: bool = True) -> int:
         """Start the probes of every item that will run (not skipped); returns how many were new.

@@ -159,8 +159,9 @@ def _sans(cert: x509.Certificate) -> list[str]:
         ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     except x509.ExtensionNotFound:
         return []
-    names: list[str] = list(ext.value.get_values_for_type(x509.DNSName))
-    names += [str(ip) for ip in ext.value.get_values_for_type(x509.IPAddress)]
+    san: x509.SubjectAlternativeName = ext.value  # type: ignore[assignment]
+    names: list[str] = list(san.get_values_for_type(x509.DNSName))
+    names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
     return names
 
 

@@ -48,7 +48,7 @@ def install() -> int:
             if isinstance(item, TestResultContainer) and _only_ours_and_passed(item):
                 return
             _redact_attrs(item)
-            super()._report_item(item)
+            super()._report_item(item)  # type: ignore[no-untyped-call]
 
     found = 0
     for plugin in allure_commons.plugin_manager.get_plugins():
