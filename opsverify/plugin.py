@@ -9,6 +9,7 @@ one :class:`~opsverify.results.CheckRecord` per check → writers.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -249,6 +250,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if _wants_checks(config):
+        # Everything alive now (modules, the environment, the collected items) lives until the run
+        # ends: move it out of the cyclic garbage collector's way. Its passes during the run, and the
+        # interpreter's at exit, then only scan what the checks create (0.2 s of a 1.7 s run of 300
+        # checks, bench/engine_bench.py). Not undone: a run is one process; undoing it makes the
+        # exit pay the full scan again.
+        gc.freeze()
         return
     checks = [i for i in session.items if "ov_case" in getattr(i, "fixturenames", ())]
     if checks:
