@@ -27,9 +27,9 @@ def test_restate_admin_health_answers_ok(restate_admin_health, target, expect):
 
 @pytest.mark.configured("admin_health")
 @pytest.mark.runbook("restate#health-latency")
-def test_restate_admin_health_answers_within_latency_budget(restate_admin_health, target, expect):
-    expect.at_most(restate_admin_health.latency_ms, target.max_latency_ms,
-                   what=f"response time of {restate_admin_health.url}", unit="ms")
+def test_restate_admin_health_answers_within_latency_budget(restate_admin_health_latency, target, expect):
+    expect.latency_at_most(restate_admin_health_latency, target.max_latency_ms,
+                           what=f"response time of {target.admin_health}")
 
 
 @pytest.mark.configured("ingress_health")
@@ -44,9 +44,9 @@ def test_restate_ingress_health_answers_ok(restate_ingress_health, target, expec
 
 @pytest.mark.configured("ingress_health")
 @pytest.mark.runbook("restate#health-latency")
-def test_restate_ingress_health_answers_within_latency_budget(restate_ingress_health, target, expect):
-    expect.at_most(restate_ingress_health.latency_ms, target.max_latency_ms,
-                   what=f"response time of {restate_ingress_health.url}", unit="ms")
+def test_restate_ingress_health_answers_within_latency_budget(restate_ingress_health_latency, target, expect):
+    expect.latency_at_most(restate_ingress_health_latency, target.max_latency_ms,
+                           what=f"response time of {target.ingress_health}")
 
 
 @pytest.mark.configured("tunnel_health_url")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from opsverify.config.thresholds import Threshold
-from opsverify.durations import human_duration, judge_duration
+from opsverify.durations import judge_duration
 
 pytestmark = [pytest.mark.predeploy]
 

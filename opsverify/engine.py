@@ -1,4 +1,4 @@
-"""The probe engine: every check's network work, run concurrently on one event loop (DESIGN.md §7).
+"""The probe engine: every check's network work, run concurrently on one event loop.
 
 pytest runs tests one after another; the engine lets the suite cost about its slowest probe instead of
 the sum. After collection, the plugin submits the probes of every selected, allowed item; each check
@@ -6,16 +6,21 @@ then blocks only on its own probe's result.
 
 - A probe is an ``async def probe(ctx: ProbeContext) -> T`` identified by a :class:`ProbeKey`
   (probe name, environment, target, item). Identical keys run once and share the result.
-- At most ``concurrency`` probes run at once (a semaphore); each has its own timeout, counted from
-  when it starts running, not from when it was queued.
+- At most ``concurrency`` probes run at once (a semaphore), and while the loop lags new ones wait
+  their turn (:meth:`opsverify.net.lag.LoopLag.admit`): the engine never starts more than it can serve.
+- Each probe has its own deadline, ``ctx.deadline`` / ``ctx.remaining()``, counted from when it
+  starts running and moved by the time the loop itself ran late meanwhile: a timeout bills the
+  peer, not the checker's backlog. Past ``HARD_FACTOR`` times its timeout in wall time the engine
+  gives up with :class:`~opsverify.errors.CheckerOverloaded`, which names the loop's lag.
 - Sync-only libraries run in the engine's thread pool: ``await ctx.run_sync(fn, *args)``.
 - Errors are :mod:`opsverify.errors` types; anything else becomes :class:`ProbeCrashed` (one line).
 
 Example::
 
     engine = Engine(concurrency=64)
-    fut = engine.submit(ProbeKey("http.response", "staging", "gateway"), fetch, ctx_factory, 5.0)
-    response = engine.result(ProbeKey("http.response", "staging", "gateway"))
+    key = ProbeKey("http_response", "staging", "gateway")
+    future = engine.submit(key, ProbeRequest(fn=fetch, env=env, target=target, item=None, timeout=5.0))
+    response = engine.result(key)
 """
 
 from __future__ import annotations
@@ -29,7 +34,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from opsverify.errors import CouldNotVerify, OpsverifyError, ProbeCrashed, ProbeTimeout, one_line
+from opsverify.errors import (
+    CheckerOverloaded,
+    CouldNotVerify,
+    OpsverifyError,
+    ProbeCrashed,
+    ProbeTimeout,
+    one_line,
+)
+from opsverify.net.lag import LoopLag
+from opsverify.net.sampling import SamplingSettings
 
 T = TypeVar("T")
 
@@ -54,6 +68,8 @@ def _default_concurrency() -> int:
 
 DEFAULT_CONCURRENCY = _default_concurrency()
 GRACE_S = 0.5  # the engine's backstop beyond a probe's own timeout, so the probe's own message wins
+HARD_FACTOR = 3.0  # however late the loop runs, a probe ends by 3 x its timeout (+ HARD_EXTRA_S) in wall time
+HARD_EXTRA_S = 2.0
 
 
 @dataclass(frozen=True, order=True)
@@ -72,10 +88,15 @@ class ProbeKey:
 
 @dataclass
 class ProbeContext(Generic[T]):
-    """What a probe gets: its key, the environment and target models, its timeout and the engine.
+    """What a probe gets: its key, the environment and target models, its deadline and the engine.
 
     ``phase`` is what the probe is doing right now ("connecting", "TLS handshake"); a timeout
     message names it, so a stall says where it stalled.
+
+    The deadline API is the one every probe uses, HTTP or not: ``ctx.remaining()`` is what is left of
+    the probe's timeout (counted from its start, not counting time the checker's own loop ran late),
+    ``ctx.expired()`` says whether nothing is left, ``ctx.checker_lag()`` how late the loop ran during
+    this probe.
     """
 
     key: ProbeKey
@@ -85,6 +106,39 @@ class ProbeContext(Generic[T]):
     timeout: float
     engine: Engine
     phase: str = "waiting for an answer"
+    started: float = field(default_factory=time.monotonic)
+    _debt0: float = 0.0
+
+    @property
+    def deadline(self) -> float:
+        """When the timeout ends on the ``time.monotonic()`` clock, with the loop's lag so far added."""
+        return self.started + self.timeout + self.checker_lag()
+
+    def remaining(self, reserve: float = 0.0) -> float:
+        """Seconds left of the timeout (minus ``reserve``); may be negative once it has passed."""
+        return self.deadline - time.monotonic() - reserve
+
+    def left(self, reserve: float = 0.0, floor: float = 0.05) -> float:
+        """:meth:`remaining`, never below ``floor``: a timeout to hand a library, which needs one > 0."""
+        return max(floor, self.remaining(reserve))
+
+    def expired(self) -> bool:
+        """Whether the timeout has passed."""
+        return self.remaining() <= 0
+
+    def checker_lag(self) -> float:
+        """Seconds the engine's loop ran late since this probe started (the checker's time, not the peer's)."""
+        return max(0.0, self.engine.lag.debt() - self._debt0)
+
+    def hard_remaining(self) -> float:
+        """Wall-clock seconds left before the engine gives up on this probe whatever the loop's lag."""
+        return self.started + self.timeout * HARD_FACTOR + HARD_EXTRA_S - time.monotonic()
+
+    def restart_clock(self) -> None:
+        """Count the timeout from now: for a probe that waited for a turn the checker rations (latency
+        samples to one host), since that wait is the checker's, not the peer's."""
+        self.started = time.monotonic()
+        self._debt0 = self.engine.lag.debt()
 
     async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking library call in the engine's worker threads."""
@@ -102,6 +156,16 @@ class ProbeContext(Generic[T]):
         future = asyncio.wrap_future(self.engine.submit_registered(key))
         async with self.engine.slot_released():
             return await asyncio.shield(future)
+
+    async def after(self, probe: str, *, item: str | None = None) -> None:
+        """Wait until another probe of the same target has ended, if this run started it (its outcome
+        is that probe's business): for a probe that must not run beside it."""
+        key = ProbeKey(probe, self.key.env, self.key.target, item)
+        if not self.engine.is_submitted(key):
+            return
+        future = asyncio.wrap_future(self.engine.submit_registered(key))
+        async with self.engine.slot_released():
+            await asyncio.wait({asyncio.shield(future)})
 
     def resource(self, name: str, factory: Callable[[], Any]) -> Any:
         """A per-engine shared object (a client, a connection), created once, closed at shutdown."""
@@ -154,6 +218,8 @@ class Engine:
         self._resources: dict[str, Any] = {}
         self._closed = False
         self.request_factory: Callable[[ProbeKey], ProbeRequest] | None = None
+        self.lag = LoopLag(in_flight=lambda: self.stats.running)
+        self.sampling = SamplingSettings()
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
@@ -171,6 +237,7 @@ class Engine:
                 def run() -> None:
                     asyncio.set_event_loop(loop)
                     self._semaphore = asyncio.Semaphore(self.concurrency)
+                    self.lag.start(loop)
                     ready.set()
                     loop.run_forever()
 
@@ -194,6 +261,7 @@ class Engine:
             fut.cancel()
 
         async def close_resources() -> None:
+            self.lag.stop()
             for resource in list(self._resources.values()):
                 closer = getattr(resource, "aclose", None) or getattr(resource, "close", None)
                 if closer is None:
@@ -269,6 +337,15 @@ class Engine:
             self.stats.started_keys.append(str(key))
             return future
 
+    def call(self, coro: Awaitable[T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the engine's loop from another thread and wait for its result."""
+        loop = self._ensure_loop()
+
+        async def wrapped() -> T:
+            return await coro
+
+        return asyncio.run_coroutine_threadsafe(wrapped(), loop).result(timeout)
+
     def is_submitted(self, key: ProbeKey) -> bool:
         with self._lock:
             return key in self._futures
@@ -293,8 +370,10 @@ class Engine:
     async def _run(self, key: ProbeKey, request: ProbeRequest) -> Any:
         assert self._semaphore is not None
         async with self._semaphore:
+            await self.lag.admit()
             self.stats.running += 1
             self.stats.peak_running = max(self.stats.peak_running, self.stats.running)
+            self.lag.wake()
             ctx: ProbeContext[Any] = ProbeContext(
                 key=key,
                 env=request.env,
@@ -302,14 +381,10 @@ class Engine:
                 item=request.item,
                 timeout=request.timeout,
                 engine=self,
+                _debt0=self.lag.debt(),
             )
-            started = time.monotonic()
             try:
-                return await asyncio.wait_for(request.fn(ctx), request.timeout + GRACE_S)
-            except (asyncio.TimeoutError, TimeoutError):
-                raise ProbeTimeout(
-                    f"no answer within {request.timeout:g} s ({ctx.phase})"
-                ) from None
+                return await self._bounded(ctx, request)
             except OpsverifyError:
                 raise
             except asyncio.CancelledError:
@@ -319,7 +394,40 @@ class Engine:
             finally:
                 self.stats.running -= 1
                 self.stats.finished += 1
-                ctx.phase = f"finished after {time.monotonic() - started:.3f} s"
+                ctx.phase = f"finished after {time.monotonic() - ctx.started:.3f} s"
+
+    async def _bounded(self, ctx: ProbeContext[Any], request: ProbeRequest) -> Any:
+        """Run the probe until it ends or its lag-adjusted deadline (plus grace) passes."""
+        task = asyncio.ensure_future(request.fn(ctx))
+        try:
+            while True:
+                wait = min(ctx.remaining() + GRACE_S, ctx.hard_remaining())
+                if wait > 0:
+                    done, _ = await asyncio.wait({task}, timeout=wait)
+                    if done:
+                        return task.result()
+                    continue  # the deadline may have moved on (the loop lagged): look again
+                task.cancel()
+                task.add_done_callback(_discard)
+                lag = ctx.checker_lag()
+                if ctx.hard_remaining() <= 0 and ctx.remaining() + GRACE_S > 0:
+                    raise CheckerOverloaded(
+                        f"the checker was overloaded: its event loop ran {lag:.1f} s late during the "
+                        f"{time.monotonic() - ctx.started:.1f} s this probe waited ({ctx.phase}); nothing is "
+                        "known about the system — rerun with fewer probes at once (--probe-concurrency) "
+                        "or on a less busy machine"
+                    )
+                note = f"; the checker's loop ran {lag:.1f} s late meanwhile, not counted" if lag >= 0.05 else ""
+                raise ProbeTimeout(f"no answer within {request.timeout:g} s ({ctx.phase}{note})")
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+
+
+def _discard(task: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned task's outcome, so asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 def translate_os_error(exc: BaseException, where: str) -> CouldNotVerify:

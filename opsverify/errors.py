@@ -8,6 +8,7 @@ Hierarchy::
     ├── CouldNotVerify             the check could not see the system              → outcome "error"
     │   ├── Unreachable            refused, reset, DNS failure, no route, TLS handshake failure
     │   ├── ProbeTimeout           no answer within the probe's timeout
+    │   ├── CheckerOverloaded      the checker itself was too busy to take a reading it can vouch for
     │   ├── SecretMissing          a secret reference points at nothing
     │   ├── UnexpectedResponse     the system answered, but not in a shape we can read
     │   └── ProbeCrashed           a probe raised something we did not expect (a bug or an odd library)
@@ -49,6 +50,14 @@ class Unreachable(CouldNotVerify):
 
 class ProbeTimeout(CouldNotVerify):
     """The system did not answer within the probe's timeout."""
+
+
+class CheckerOverloaded(CouldNotVerify):
+    """The checker's own event loop lagged so much that it could not take a reading it trusts.
+
+    Never a verdict on the service: the message says how late the loop ran and how to give the
+    checker room (fewer probes at once, a less busy machine).
+    """
 
 
 class SecretMissing(CouldNotVerify):

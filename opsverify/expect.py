@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NoReturn
 
 from opsverify.config.thresholds import Threshold
-from opsverify.errors import CheckFailed
+from opsverify.errors import CheckerOverloaded, CheckFailed
+from opsverify.net.sampling import LatencyReading
 from opsverify.results import Measured
 from opsverify.runbooks import Step
 
@@ -100,12 +101,39 @@ class Expect:
         __tracebackhide__ = True
         self._judge(value, _threshold(threshold), what, unit, action, "at_least")
 
+    def latency_at_most(
+        self, reading: LatencyReading, threshold: Threshold | float, *, what: str, action: str | None = None
+    ) -> None:
+        """Judge a latency reading (median of samples the engine vouches for) against ``threshold``.
+
+        Without a single trusted sample (the checker's loop lagged through all of them), the reading
+        is only an upper bound: within ``critical`` it still passes (the service was at least that
+        fast), past it the check errors with :class:`CheckerOverloaded` instead of blaming the service.
+        """
+        __tracebackhide__ = True
+        limit = _threshold(threshold)
+        value = round(reading.value_ms, 2)
+        if reading.vouched:
+            self._judge(value, limit, what, "ms", action, "at_most", detail=reading.detail())
+            return
+        detail = {**reading.detail(), "upper_bound": True}
+        if value <= limit.critical:
+            self.record(what, value, unit="ms", threshold=limit, level="ok", detail=detail)
+            return
+        raise CheckerOverloaded(
+            f"{self.label}: the checker was overloaded: its event loop ran up to {reading.worst_lag_ms:,.0f} ms "
+            f"late during each of {len(reading.samples)} samples of {reading.what} (read {_fmt(value, 'ms')}, "
+            f"budget {_fmt(limit.critical, 'ms')}), so nothing is known about the service's latency — rerun with "
+            "fewer probes at once (--probe-concurrency) or on a less busy machine"
+        )
+
     def _judge(
-        self, value: float, threshold: Threshold, what: str, unit: str, action: str | None, direction: str
+        self, value: float, threshold: Threshold, what: str, unit: str, action: str | None, direction: str,
+        detail: dict[str, Any] | None = None,
     ) -> None:
         __tracebackhide__ = True
         level = threshold.judge_at_most(value) if direction == "at_most" else threshold.judge_at_least(value)
-        self.record(what, value, unit=unit, threshold=threshold, direction=direction, level=level)
+        self.record(what, value, unit=unit, threshold=threshold, direction=direction, level=level, detail=detail)
         shown = _fmt(value, unit)
         bound = "<=" if direction == "at_most" else ">="
         if level == "critical":
@@ -125,6 +153,7 @@ class Expect:
         threshold: Threshold | None = None,
         direction: str = "at_most",
         level: str = "ok",
+        detail: dict[str, Any] | None = None,
     ) -> None:
         """Record a measured value for the reports (and the Prometheus textfile)."""
         measured = Measured(
@@ -135,6 +164,7 @@ class Expect:
             critical=threshold.critical if threshold else None,
             direction=direction,  # type: ignore[arg-type]
             level=level,  # type: ignore[arg-type]
+            detail=detail,
         )
         self.notes.measured.append(asdict(measured))
 

@@ -16,11 +16,19 @@ through a proxy that imports it on the first attribute access, while mypy sees t
 Names used only in annotations are imported under ``if TYPE_CHECKING:`` alone. Nothing at module
 level may touch the proxy's attributes (that would import the library at once); such constants
 live in a cached function instead. ``tests/test_startup.py`` guards this.
+
+The probe engine must not import anything while probes are in flight (an import holds the loop for
+tens to hundreds of milliseconds, billed to every probe waiting on it). So every proxy is recorded
+under the module that declared it, and :func:`load_for` imports the libraries of the probe modules a
+run's selected checks use, after collection and before the wave. A module whose library is imported
+inside functions declares it with :func:`needs` (``needs("kubernetes.client")``).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
@@ -52,6 +60,46 @@ class LazyModule:
         return f"<lazy module {self._lazy_name!r} ({state})>"
 
 
+_DECLARED: dict[str, list[str]] = {}
+
+
+def _declarer() -> str:
+    return str(sys._getframe(2).f_globals.get("__name__", ""))
+
+
 def lazy_module(name: str) -> Any:
     """A proxy for the module ``name`` (dotted), imported when one of its attributes is first used."""
+    _DECLARED.setdefault(_declarer(), []).append(name)
     return LazyModule(name)
+
+
+def needs(*names: str) -> None:
+    """Declare libraries the calling module imports inside its functions (loaded by :func:`load_for`)."""
+    _DECLARED.setdefault(_declarer(), []).extend(names)
+
+
+def load_for(modules: Iterable[str]) -> list[str]:
+    """Import every library declared by ``modules`` and by the ``opsverify`` modules they import.
+
+    Returns the libraries imported (already loaded ones too); one that is not installed is left for
+    the probe to report when it runs.
+    """
+    seen: set[str] = set()
+    todo = list(modules)
+    libraries: list[str] = []
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        libraries.extend(_DECLARED.get(name, []))
+        module = sys.modules.get(name)
+        for value in vars(module).values() if module is not None else ():
+            if isinstance(value, ModuleType) and value.__name__.startswith("opsverify."):
+                todo.append(value.__name__)
+    for library in dict.fromkeys(libraries):
+        try:
+            importlib.import_module(library)
+        except ImportError:
+            pass
+    return list(dict.fromkeys(libraries))

@@ -25,6 +25,7 @@ from opsverify.config.base import Safety, Target
 from opsverify.config.model import EnvironmentBase
 from opsverify.config.secrets import REDACTOR
 from opsverify.engine import DEFAULT_CONCURRENCY
+from opsverify.net.sampling import DEFAULT_COUNT, DEFAULT_PER_HOST, SamplingSettings
 from opsverify.errors import CheckFailed, OpsverifyError, one_line
 from opsverify.expect import CheckNotes, Expect
 from opsverify.results import CheckRecord, RunInfo, utc_now
@@ -66,6 +67,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write no report files")
     group.addoption("--probe-concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
                     help=f"probes in flight at once (default {DEFAULT_CONCURRENCY}; 1 = sequential)")
+    group.addoption("--latency-samples", type=int, default=DEFAULT_COUNT, metavar="N",
+                    help=f"samples a latency check is judged on, their median (default {DEFAULT_COUNT})")
+    group.addoption("--latency-per-host", type=int, default=DEFAULT_PER_HOST, metavar="N",
+                    help="latency samples in flight at once to one host:port, so a reading is the "
+                    f"service's latency under its normal load, not under the checker's burst (default {DEFAULT_PER_HOST})")
     group.addoption("--phase", default=None, choices=["before", "overlap", "after"],
                     help="credential rotation phase the rotation checks verify "
                     "(overrides the environment file's rotation: block)")
@@ -103,12 +109,19 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("OPSVERIFY_SANDBOX_DIR", str(state_dir()))
     if config.getoption("probe_concurrency") < 1:
         raise pytest.UsageError("--probe-concurrency must be at least 1")
+    for option, low, high in (("latency_samples", 1, 50), ("latency_per_host", 1, 1024)):
+        value = config.getoption(option)
+        if not low <= value <= high:
+            raise pytest.UsageError(f"--{option.replace('_', '-')} must be between {low} and {high}, got {value}")
     session = OvSession.create(
         config.rootpath,
         config.getoption("env"),
         config.getoption("env_file"),
         config.getoption("probe_concurrency"),
         phase=config.getoption("phase"),
+    )
+    session.engine.sampling = SamplingSettings(
+        count=config.getoption("latency_samples"), per_host=config.getoption("latency_per_host")
     )
     config.stash[SESSION_KEY] = session
     if not config.pluginmanager.has_plugin("opsverify-short-reports"):

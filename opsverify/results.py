@@ -30,6 +30,7 @@ class Measured:
     critical: float | None = None
     direction: Literal["at_most", "at_least"] = "at_most"
     level: Literal["ok", "warn", "critical"] = "ok"
+    detail: dict[str, Any] | None = None  # e.g. a latency's samples, spread, checker lag and phases
 
 
 @dataclass

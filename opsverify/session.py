@@ -23,6 +23,9 @@ from opsverify.config.base import SECTIONS, Safety, Target
 from opsverify.config.model import EnvironmentBase, load_environment
 from opsverify.engine import Engine, ProbeKey, ProbeRequest
 from opsverify.errors import ConfigError
+from opsverify.lazy import load_for
+from opsverify.net import http as http_net
+from opsverify.net.tls import TlsSettings
 from opsverify.probe_api import PROBES, ProbeSpec
 from opsverify.runbooks import RunbookBook, load_runbooks
 
@@ -56,6 +59,8 @@ class OvSession:
     root: Path
     phase: str | None = None
     _prefetched: set[str] = field(default_factory=set)
+    _prepared_modules: set[str] = field(default_factory=set)
+    _prepared_tls: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- construction ----------------------------------------------------------------------------
@@ -221,19 +226,45 @@ class OvSession:
         """
         started = 0
         futures = []
+        keys: list[ProbeKey] = []
         for item in items:
             if item.nodeid in self._prefetched:
                 continue
             self._prefetched.add(item.nodeid)
             if _statically_skipped(item):
                 continue
-            for key in self.item_probe_keys(item):
-                if not self.engine.is_submitted(key):
-                    futures.append(self.engine.submit(key, self._request_for_key(key)))
-                    started += 1
+            keys.extend(k for k in self.item_probe_keys(item) if not self.engine.is_submitted(k))
+        self.prepare(keys)
+        for key in keys:
+            if not self.engine.is_submitted(key):
+                futures.append(self.engine.submit(key, self._request_for_key(key)))
+                started += 1
         if wait and futures:
             concurrent.futures.wait(futures)
         return started
+
+
+    def prepare(self, keys: Iterable[ProbeKey]) -> None:
+        """Ready what the probes of ``keys`` need before any of them runs (on this thread, not the loop).
+
+        The client libraries of their systems are imported, and the TLS contexts and HTTP clients of
+        their targets built, with one request through httpx on loopback: nothing heavy then runs on the
+        engine's loop while probes are in flight.
+        """
+        needs = http_net.Preparation()
+        modules: set[str] = set()
+        for key in keys:
+            spec = PROBES[key.probe]
+            modules.add(spec.fn.__module__)
+            request = self._request_for_key(key)
+            needs.add(TlsSettings.of(request.target, request.env))
+        new = modules - self._prepared_modules
+        if not new and not needs.settings.keys() - self._prepared_tls:
+            return
+        self._prepared_modules |= new
+        self._prepared_tls |= set(needs.settings)
+        load_for(new)
+        self.engine.call(http_net.prepare(self.engine, needs), timeout=30)
 
 
 def case_of(item: pytest.Item) -> Case | None:

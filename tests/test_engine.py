@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -111,11 +112,28 @@ def _targets(recorder, n, **extra):
 
 
 def test_checks_probe_concurrently_and_share_one_request_per_target(run_suite, fresh_recorder):
-    run = run_suite(_targets(fresh_recorder, 20), "-k", f"{STATUS} or {LATENCY} or {REDIRECT}")
+    run = run_suite(_targets(fresh_recorder, 20), "-k", f"{STATUS} or {REDIRECT}")
     assert run.ret == 0, run.stdout
     stats = fresh_recorder.stats()
-    assert stats["count"] == 20, "three checks per target must share one request"
+    assert stats["count"] == 20, "the checks of a target must share one request"
     assert stats["peak"] >= 15, f"probes did not run concurrently (peak {stats['peak']})"
+
+
+def test_latency_samples_to_one_host_are_few_at_a_time_and_judged_on_their_median(run_suite, fresh_recorder):
+    """Twelve targets behind one host: their latency samples reach it at most 2 at a time (the
+    checker must not load the service it measures), 3 samples each, every one recorded."""
+    run = run_suite(_targets(fresh_recorder, 12), "-k", LATENCY, "--latency-per-host", "2")
+    assert run.ret == 0, run.stdout
+    stats = fresh_recorder.stats()
+    assert stats["peak"] <= 2, f"latency samples to one host were not bounded (peak {stats['peak']})"
+    assert stats["count"] >= 36
+    for record in run.records:
+        (measured,) = record["measured"]
+        detail = measured["detail"]
+        assert detail["trusted"] == 3 and len(detail["samples_ms"]) >= 3, detail
+        assert 195 <= measured["value"] < 400, measured  # the recorder answers after 200 ms
+        assert set(detail["phases"]) == {"connect_ms", "tls_ms", "processing_ms", "transfer_ms"}
+        assert detail["phases"]["processing_ms"] >= 195, detail
 
 
 def test_probe_concurrency_one_is_sequential(run_suite, fresh_recorder):
@@ -155,10 +173,11 @@ def test_results_are_identical_under_xdist(run_suite, fresh_recorder, demo):
                     {"name": "broken", "url": demo.url("/status/500")},
                     {"name": "refused", "url": f"http://127.0.0.1:{demo.closed}/"}]}
     single = run_suite(env)
-    fresh_recorder.reset()
     parallel = run_suite(env, "-n", "2")
     assert single.outcomes() == parallel.outcomes()
     assert {r["message"] for r in single.records} == {r["message"] for r in parallel.records}
+    fresh_recorder.reset()
+    run_suite(env, "-n", "2", "-k", f"not {LATENCY}")
     assert fresh_recorder.stats()["count"] == 6, "each worker probes only its own items, once"
 
 
@@ -206,5 +225,43 @@ def test_a_dependency_runs_even_with_one_slot_and_survives_a_dependent_timeout()
             engine.result(ProbeKey("impatient", "e", "t"))
         assert engine.result(ProbeKey("patient", "e", "t")) == "ok"
         assert runs == ["health"]
+    finally:
+        engine.shutdown()
+
+
+def test_time_the_loop_spent_on_other_probes_is_not_billed_to_a_probe_timeout():
+    """One probe holds the engine's loop for 2.5 s (CPU work of the checker's own); another, waiting
+    0.8 s on its peer with a 1 s timeout, is not timed out for it: the loop's lag moves its deadline."""
+    engine = Engine()
+
+    async def hog(ctx):
+        await asyncio.sleep(0.05)
+        time.sleep(2.5)  # blocks the loop, as an import or a big parse would
+        return "hogged"
+
+    async def patient(ctx):
+        await asyncio.sleep(0.8)
+        return ctx.checker_lag()
+
+    try:
+        hogging = engine.submit(ProbeKey("hog", "e", "t"), _request(hog, timeout=10))
+        waited = engine.submit(ProbeKey("patient", "e", "t"), _request(patient, timeout=1.0))
+        assert waited.result(20) >= 2.0, "the loop's lag was not measured"
+        assert hogging.result(20) == "hogged"
+    finally:
+        engine.shutdown()
+
+
+def test_a_probe_stalled_by_its_peer_still_times_out_on_time_while_the_loop_is_quiet():
+    engine = Engine()
+
+    async def stalls(ctx):
+        await asyncio.Event().wait()
+
+    try:
+        started = time.monotonic()
+        with pytest.raises(ProbeTimeout, match=r"no answer within 0.5 s"):
+            engine.result(ProbeKey("p", "e", "t"), _request(stalls, timeout=0.5))
+        assert time.monotonic() - started < 0.5 + 0.5 + 0.5  # timeout + the engine's grace + slack
     finally:
         engine.shutdown()

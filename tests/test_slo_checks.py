@@ -332,11 +332,11 @@ def test_stalled_endpoints_are_errors_within_their_timeout(run: SuiteRun, demo: 
     for check, target, item in ((UP, "stalled", None), (LATENCY, "stalled", "jobs")):
         assert run.outcome(check, target, item=item) == "error"
         assert run.message(check, target, item=item) == \
-            f"ProbeTimeout: {where} sent no answer within 1 s (query vector(1) at {where})"
+            f"ProbeTimeout: {where} sent no response within 1 s (query vector(1) at {where})"
     for check, item in ((SCRAPABLE, None), (S_GAUGE, "ws")):
         assert run.outcome(check, "scrape-stalled", item=item) == "error"
         assert run.message(check, "scrape-stalled", item=item) == \
-            f"ProbeTimeout: {where} sent no answer within 1 s (first scrape of http://{where}/metrics)"
+            f"ProbeTimeout: {where} sent no response within 1 s (first scrape of http://{where}/metrics)"
 
 
 def test_unbalanced_promql_is_a_usage_error_before_anything_is_probed(run_suite: Any) -> None:

@@ -1,43 +1,51 @@
-"""Plain HTTP calls for the API-edge probes (rate limit, auth, webhooks), errors translated once.
+"""The API-edge probes' view of the network layer (rate limit, auth, webhooks, WebSocket).
 
-A probe gets a client with the target's TLS settings (the SSL context is shared per run) and sends
-requests through :func:`call`, which turns library errors into :mod:`opsverify.errors` types with a
-one-line cause (refused, TLS not trusted, timeout naming what was being sent).
+A probe binds a target's TLS settings once (:func:`client`) and sends requests through :func:`call`,
+which is :func:`opsverify.net.http.request`: timed on the wire, bounded by the probe's deadline,
+errors translated in one table. Every answer is an :class:`~opsverify.net.http.HttpAnswer`.
 
 Example::
 
     async with client(ctx, target) as http:
-        response = await call(ctx, http, "GET", target.url("/auth/me"), what="GET /auth/me")
-        response.status_code
+        answer = await call(ctx, http, "GET", target.url("/auth/me"), what="GET /auth/me")
+        answer.status
 """
 
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from opsverify.config.http import HeaderValue
 from opsverify.engine import ProbeContext
-from opsverify.errors import ProbeTimeout, Unreachable
-from opsverify.probes.http import _base_dir, _connect_reason, _short, ssl_context
+from opsverify.net.http import HttpAnswer, request
+from opsverify.net.tls import TlsSettings
+from opsverify.net.tls import tls_context as _tls_context
 
 
 def tls_context(ctx: ProbeContext[Any], ca_bundle: str | None, verify_tls: bool) -> ssl.SSLContext:
     """The client TLS context for these settings, built once per run and shared."""
-    base_dir = _base_dir(ctx)
-    context: ssl.SSLContext = ctx.resource(
-        f"ssl:{ca_bundle}:{verify_tls}:{base_dir}", lambda: ssl_context(ca_bundle, verify_tls, base_dir)
-    )
-    return context
+    return _tls_context(ctx, ca_bundle, verify_tls)
 
 
-def client(ctx: ProbeContext[Any], target: Any) -> httpx.AsyncClient:
-    """A client of this probe's own (see :mod:`opsverify.probes.http` for why not a shared pool)."""
-    verify = tls_context(ctx, getattr(target, "ca_bundle", None), getattr(target, "verify_tls", True))
-    return httpx.AsyncClient(verify=verify, follow_redirects=False, trust_env=False, timeout=ctx.timeout)
+@dataclass(frozen=True)
+class Endpoint:
+    """A target's TLS settings, bound once for the requests of one probe."""
+
+    tls: TlsSettings
+
+    async def __aenter__(self) -> Endpoint:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def client(ctx: ProbeContext[Any], target: Any) -> Endpoint:
+    """The target's TLS settings for :func:`call` (the HTTP clients themselves are shared per run)."""
+    return Endpoint(TlsSettings.of(target, ctx.env))
 
 
 def header_values(headers: dict[str, str | HeaderValue]) -> dict[str, str]:
@@ -51,26 +59,12 @@ def where(url: str) -> str:
 
 
 async def call(
-    ctx: ProbeContext[Any], http: httpx.AsyncClient, method: str, url: str, *, what: str, **kwargs: Any
-) -> httpx.Response:
+    ctx: ProbeContext[Any], http: Endpoint, method: str, url: str, *, what: str, **kwargs: Any
+) -> HttpAnswer:
     """Send one request; connection problems raise ``Unreachable``, stalls ``ProbeTimeout``."""
-    ctx.phase = what
-    host = where(url)
-    try:
-        return await http.request(method, url, **kwargs)
-    except httpx.ConnectTimeout:
-        raise ProbeTimeout(f"connecting to {host} timed out after {ctx.timeout:g} s ({what})") from None
-    except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
-        raise ProbeTimeout(f"{host} sent no response within {ctx.timeout:g} s ({what})") from None
-    except httpx.ConnectError as exc:
-        raise Unreachable(f"cannot connect to {host}: {_connect_reason(exc)}") from None
-    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-        raise Unreachable(f"{host} closed the connection ({what}): {_short(exc)}") from None
-    except httpx.HTTPError as exc:
-        raise Unreachable(f"{host} ({what}): {_short(exc)}") from None
+    return await request(ctx, method, url, tls=http.tls, what=what, **kwargs)
 
 
-def snippet(response: httpx.Response, limit: int = 120) -> str:
-    """The start of a response body, on one line (for messages)."""
-    text = " ".join(response.text[:limit * 2].split())
-    return text[:limit] + ("…" if len(text) > limit else "")
+def snippet(answer: HttpAnswer, limit: int = 120) -> str:
+    """The start of an answer's body, on one line (for messages)."""
+    return answer.snippet(limit)

@@ -16,18 +16,16 @@ Example::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import httpx
 
 from opsverify.config.auth import AdminPath, AuthTarget, RetiredApiKey
 from opsverify.config.secrets import SecretRef
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify
 from opsverify.lazy import lazy_module
-from opsverify.probes.api_client import call, client, snippet
+from opsverify.net.http import HttpAnswer
+from opsverify.probes.api_client import Endpoint, call, client, snippet
 
 if TYPE_CHECKING:
     import jwt
@@ -151,19 +149,16 @@ class SigningRotation:
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _answer(method: str, url: str, response: httpx.Response) -> Answer:
-    return Answer(method, url, response.status_code, snippet(response, 80))
+def _answer(method: str, url: str, response: HttpAnswer) -> Answer:
+    return Answer(method, url, response.status, snippet(response, 80))
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except (json.JSONDecodeError, ValueError):
-        return {}
+def _json(response: HttpAnswer) -> dict[str, Any]:
+    data = response.json_or_none()
     return data if isinstance(data, dict) else {}
 
 
-async def _login(ctx: ProbeContext[Any], http: httpx.AsyncClient, target: AuthTarget) -> dict[str, Any]:
+async def _login(ctx: ProbeContext[Any], http: Endpoint, target: AuthTarget) -> dict[str, Any]:
     """The token pair of the synthetic client; raises :class:`LoginFailed` when refused."""
     assert target.client is not None
     creds = target.client
@@ -173,10 +168,10 @@ async def _login(ctx: ProbeContext[Any], http: httpx.AsyncClient, target: AuthTa
     kwargs: dict[str, Any] = {"json": body} if creds.encoding == "json" else {"data": body}
     response = await call(ctx, http, "POST", url, what=f"login at {creds.token_path}", **kwargs)
     data = _json(response)
-    if response.status_code // 100 != 2 or not data.get("access_token"):
+    if response.status // 100 != 2 or not data.get("access_token"):
         raise LoginFailed(
             f"client {creds.client_id} could not log in at {creds.token_path}: "
-            f"HTTP {response.status_code} ({snippet(response, 80)})"
+            f"HTTP {response.status} ({snippet(response, 80)})"
         )
     return data
 
@@ -236,9 +231,9 @@ async def jwks(ctx: ProbeContext[Any]) -> Jwks:
     url = target.url(target.jwks_path)
     async with client(ctx, target) as http:
         response = await call(ctx, http, "GET", url, what=f"GET {target.jwks_path}")
-    result = Jwks(url, response.status_code)
-    if response.status_code != 200:
-        result.problem = f"HTTP {response.status_code} ({snippet(response, 80)})"
+    result = Jwks(url, response.status)
+    if response.status != 200:
+        result.problem = f"HTTP {response.status} ({snippet(response, 80)})"
         return result
     keys = _json(response).get("keys")
     if not isinstance(keys, list):
@@ -264,9 +259,9 @@ async def refresh(ctx: ProbeContext[Any]) -> Refreshed:
         kwargs: dict[str, Any] = {"json": body} if target.client.encoding == "json" else {"data": body}
         response = await call(ctx, http, "POST", target.url(target.refresh_path), what=f"refresh at {target.refresh_path}",
                               **kwargs)
-    result = Refreshed(response.status_code, snippet(response, 80))
+    result = Refreshed(response.status, snippet(response, 80))
     token = _json(response).get("access_token")
-    if response.status_code // 100 == 2 and token:
+    if response.status // 100 == 2 and token:
         result.same_token = token == pair["access_token"]
         result.token = verify_token(str(token), target, published)
     return result
@@ -280,21 +275,21 @@ async def revocation(ctx: ProbeContext[Any]) -> Revocation:
     async with client(ctx, target) as http:
         token = str((await _login(ctx, http, target))["access_token"])
         before = await call(ctx, http, "GET", me, headers=_bearer(token), what=f"GET {target.me_path} before revoking")
-        if before.status_code // 100 != 2:
+        if before.status // 100 != 2:
             raise RevocationUntestable(
                 f"a freshly issued token is already refused by {target.me_path} "
-                f"(HTTP {before.status_code}), so revocation cannot be tested"
+                f"(HTTP {before.status}), so revocation cannot be tested"
             )
         admin = target.revoke.admin_token.reveal().strip()
         revoked = await call(ctx, http, "POST", target.url(target.revoke.path), json={target.revoke.field: token},
                              headers=_bearer(admin), what=f"POST {target.revoke.path}")
-        if revoked.status_code // 100 != 2:
+        if revoked.status // 100 != 2:
             raise RevocationUntestable(
                 f"the revoke endpoint {target.revoke.path} refused the request with the admin token "
-                f"({target.revoke.admin_token.label}): HTTP {revoked.status_code} ({snippet(revoked, 80)})"
+                f"({target.revoke.admin_token.label}): HTTP {revoked.status} ({snippet(revoked, 80)})"
             )
         after = await call(ctx, http, "GET", me, headers=_bearer(token), what=f"GET {target.me_path} after revoking")
-    return Revocation(before.status_code, revoked.status_code, after.status_code, snippet(after, 80))
+    return Revocation(before.status, revoked.status, after.status, snippet(after, 80))
 
 
 async def admin_anonymous(ctx: ProbeContext[Any]) -> Answer:
@@ -307,7 +302,7 @@ async def admin_anonymous(ctx: ProbeContext[Any]) -> Answer:
     return _answer(item.method, url, response)
 
 
-async def _try_key(ctx: ProbeContext[Any], http: httpx.AsyncClient, target: AuthTarget, ref: SecretRef, label: str) -> Answer:
+async def _try_key(ctx: ProbeContext[Any], http: Endpoint, target: AuthTarget, ref: SecretRef, label: str) -> Answer:
     assert target.api_key is not None
     endpoint = target.api_key
     url = target.url(endpoint.path)

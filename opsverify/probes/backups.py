@@ -25,7 +25,7 @@ from typing import Any
 from opsverify.config.datastores import BackupSpec
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, Unreachable
-from opsverify.probes.http import _base_dir
+from opsverify.net.tls import base_dir
 
 MAX_FILES = 100_000  # a glob that matches more is a mistake in the pattern, not a backup set
 
@@ -51,7 +51,7 @@ class BackupArtifacts:
 def resolve_pattern(ctx: ProbeContext[Any], path: str) -> str:
     """``path`` with ``${VAR}``/``~`` expanded, relative to the environment file's directory."""
     expanded = os.path.expanduser(os.path.expandvars(path))
-    base = _base_dir(ctx)
+    base = base_dir(ctx.env)
     if not os.path.isabs(expanded) and base:
         expanded = os.path.join(base, expanded)
     return expanded

@@ -47,6 +47,7 @@ from opsverify.config.kafka import KafkaGroup, KafkaTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, UnexpectedResponse, Unreachable
 from opsverify.lazy import lazy_module
+from opsverify.net.sampling import LatencyReading, Timed, sample_latency
 
 if TYPE_CHECKING:
     import confluent_kafka as ck
@@ -215,6 +216,9 @@ class KafkaCanaryResult:
     partition: int | None = None
     offset: int | None = None
     error: str | None = None
+    started: float = 0.0
+    ended: float = 0.0
+    reading: LatencyReading | None = None  # the round trip's latency in samples, when the first one worked
 
 
 # -- clients --------------------------------------------------------------------------------------
@@ -283,16 +287,21 @@ def _admin(ctx: ProbeContext[Any]) -> KafkaAdmin:
 
 
 class Budget:
-    """What is left of a probe's timeout; each client call gets at most that."""
+    """The probe's deadline (``ctx.remaining()``) as the client calls in worker threads use it."""
 
     def __init__(self, ctx: ProbeContext[Any]) -> None:
+        self.ctx = ctx
         self.timeout = ctx.timeout
-        self.deadline = time.monotonic() + max(ctx.timeout - MARGIN_S, 0.05)
         self.where = _where(ctx.target)
+
+    @property
+    def deadline(self) -> float:
+        """When the calls must be done (``time.monotonic()`` clock), a margin before the probe's deadline."""
+        return self.ctx.deadline - MARGIN_S
 
     def left(self, doing: str) -> float:
         """Seconds left (at least a few ms); raises :class:`ProbeTimeout` naming ``doing`` when none."""
-        remaining = self.deadline - time.monotonic()
+        remaining = self.ctx.remaining(MARGIN_S)
         if remaining <= 0.005:
             raise self.expired(doing)
         return remaining
@@ -569,8 +578,18 @@ async def canary(ctx: ProbeContext[Any]) -> KafkaCanaryResult:
         return KafkaCanaryResult(topic=topic, ok=False, error=f"canary topic {topic} does not exist")
     config = client_config(ctx)
     ctx.phase = f"canary round trip through {topic} at {budget.where}"
-    result: KafkaCanaryResult = await ctx.run_sync(_canary_sync, config, budget, topic)
-    return result
+    first: KafkaCanaryResult = await ctx.run_sync(_canary_sync, config, budget, topic)
+    if first.ok:
+
+        async def one() -> Timed:
+            again: KafkaCanaryResult = await ctx.run_sync(_canary_sync, config, Budget(ctx), topic)
+            if not again.ok:
+                raise ProbeTimeout(f"Kafka at {budget.where}: canary round trip failed: {again.error}")
+            return Timed(again.started, again.ended)
+
+        first.reading = await sample_latency(ctx, one, host=budget.where, what=f"canary round trip through {topic}",
+                                             seed=Timed(first.started, first.ended))
+    return first
 
 
 def _canary_sync(config: dict[str, Any], budget: Budget, topic: str) -> KafkaCanaryResult:
@@ -584,9 +603,9 @@ def _canary_sync(config: dict[str, Any], budget: Budget, topic: str) -> KafkaCan
         else:
             delivered.append((int(msg.partition() or 0), int(msg.offset() or 0)))
 
-    started = time.monotonic()
     timeout_ms = max(int(budget.left("the canary produce") * 1000), 1)
     producer = ck.Producer({**config, "linger.ms": 0, "message.timeout.ms": timeout_ms})
+    started = time.monotonic()  # the round trip: produce to read back (the client's construction is ours)
     try:
         producer.produce(topic, key=key, value=b'{"opsverify": "canary"}', on_delivery=on_delivery)
         producer.flush(budget.left("the canary produce"))
@@ -615,8 +634,9 @@ def _canary_sync(config: dict[str, Any], budget: Budget, topic: str) -> KafkaCan
             if msg is None or msg.error() is not None:
                 continue
             if msg.key() == key:
-                latency_ms = (time.monotonic() - started) * 1000
-                return KafkaCanaryResult(topic, True, latency_ms, partition, offset)
+                ended = time.monotonic()
+                return KafkaCanaryResult(topic, True, (ended - started) * 1000, partition, offset,
+                                         started=started, ended=ended)
     except ck.KafkaException as exc:
         return KafkaCanaryResult(topic, False, None, partition, offset, f"consume failed: {_kafka_text(exc)}")
     finally:

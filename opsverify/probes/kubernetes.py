@@ -25,7 +25,6 @@ import base64
 import binascii
 import json
 import os
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ from cryptography import x509
 from opsverify.config.kubernetes import Certificate, Hpa, KubernetesTarget, SecretAge, Workload
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, ProbeTimeout, SecretMissing, UnexpectedResponse, Unreachable
+from opsverify.lazy import needs
 
 API_PROBE = "kubernetes_api"
 BACKOFF_REASONS = frozenset(
@@ -45,6 +45,8 @@ INJECT_ANNOTATION = "linkerd.io/inject"
 PROXY_CONTAINER = "linkerd-proxy"
 METADATA_ONLY = {"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"}
 ISSUER_KEYS = ("crt.pem", "tls.crt")
+
+needs("kubernetes.client", "kubernetes.config", "urllib3")  # imported inside functions; loaded before the wave
 
 
 # -- facts ------------------------------------------------------------------------------------------
@@ -375,17 +377,15 @@ def _translate(exc: BaseException, server: str, what: str, timeout: float) -> Co
 class _Calls:
     """Calls for one probe: a shared deadline, phases, 404 as ``None``, errors translated."""
 
-    def __init__(self, ctx: ProbeContext[Any], api: Any, deadline: float) -> None:
+    def __init__(self, ctx: ProbeContext[Any], api: Any) -> None:
         self.ctx = ctx
         self.client = api
-        self.deadline = deadline
         self.server = _server(api)
 
     @classmethod
     async def open(cls, ctx: ProbeContext[Any], *, after_api: bool = True) -> _Calls:
-        """Start the probe's clock, get the shared client and (``after_api``) wait for ``/version/``."""
-        deadline = time.monotonic() + ctx.timeout
-        calls = cls(ctx, await api_client(ctx), deadline)
+        """Get the shared client and (``after_api``) wait for ``/version/``; calls share ``ctx``'s deadline."""
+        calls = cls(ctx, await api_client(ctx))
         if after_api:
             await calls.reachable()
         return calls
@@ -402,7 +402,7 @@ class _Calls:
         hundreds of pydantic models on first use, which would otherwise stall the engine's loop.
         """
         self.ctx.phase = what
-        remaining = self.deadline - time.monotonic()
+        remaining = self.ctx.remaining()
         if remaining <= 0:
             raise ProbeTimeout(f"no time left for {what} (timeout {self.ctx.timeout:g} s)")
         kwargs.update(_request_timeout=remaining, _preload_content=False)

@@ -47,16 +47,18 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import httpx
 
 from opsverify.config.nats import NatsCredentials, NatsTarget
 from opsverify.config.secrets import REDACTOR, SecretRef
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, SecretMissing, UnexpectedResponse, Unreachable
-from opsverify.lazy import lazy_module
+from opsverify.lazy import lazy_module, needs
+from opsverify.net.http import request
+from opsverify.net.sampling import LatencyReading, Timed, sample_latency
+from opsverify.net.tls import TlsSettings, base_dir
 
 if TYPE_CHECKING:
     import nats
@@ -76,6 +78,8 @@ CLOSE_S = 1.0
 
 Direction = Literal["publish", "subscribe"]
 
+needs("nkeys")  # imported inside functions; loaded before the wave
+
 
 def _not_nats_tls_eof_noise(record: logging.LogRecord) -> bool:
     """asyncio warns on every TLS close of a nats-py connection (its protocol's ``eof_received``
@@ -94,29 +98,12 @@ _VIOLATION = re.compile(r'permissions violation for (publish|subscription) to "(
 # ---------------------------------------------------------------------------------------------
 
 
-class Deadline:
-    """The probe's time budget, counted from its start."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.end = time.monotonic() + seconds
-
-    def left(self, reserve: float = 0.0, floor: float = 0.05) -> float:
-        """Seconds left (minus ``reserve``), never below ``floor``."""
-        return max(floor, self.end - time.monotonic() - reserve)
-
-
 def _where(target: NatsTarget) -> str:
     return ", ".join(target.servers)
 
 
 def _short_key(key: str | None) -> str:
     return f"{key[:10]}…" if key else "?"
-
-
-def _base_dir(ctx: ProbeContext[Any]) -> str | None:
-    source = getattr(ctx.env, "source", "")
-    return str(Path(source).resolve().parent) if source else None
 
 
 def _utc(epoch: Any) -> dt.datetime | None:
@@ -381,7 +368,6 @@ async def open_connection(
     ctx: ProbeContext[Any],
     credentials: NatsCredentials | None = None,
     *,
-    deadline: Deadline | None = None,
     auth_as_data: bool = False,
 ) -> NatsConnection:
     """Connect to ``ctx.target`` with ``credentials`` (default: the target's own).
@@ -391,15 +377,14 @@ async def open_connection(
     else :class:`Unreachable` naming the credential.
     """
     target: NatsTarget = ctx.target
-    deadline = deadline or Deadline(ctx.timeout)
     material = load_material(credentials or target.credentials())
-    base_dir = _base_dir(ctx)
-    tls_key = f"nats-tls:{target.uses_tls}:{target.ca_bundle}:{base_dir}"
-    tls = ctx.resource(tls_key, lambda: tls_context(target, base_dir))
+    base = base_dir(ctx.env)
+    tls_key = f"nats-tls:{target.uses_tls}:{target.ca_bundle}:{base}"
+    tls = ctx.resource(tls_key, lambda: tls_context(target, base))
     where = _where(target)
     log = ErrorLog()
     ctx.phase = f"connecting to {where} as {material.identity}"
-    budget = deadline.left(reserve=0.1)
+    budget = ctx.left(reserve=0.1)
     started = time.monotonic()
     try:
         client = await asyncio.wait_for(
@@ -481,12 +466,12 @@ async def probe_connect(
         await conn.close()
 
 
-async def connected(ctx: ProbeContext[Any], deadline: Deadline) -> NatsConnection:
+async def connected(ctx: ProbeContext[Any]) -> NatsConnection:
     """A connection for a detail probe, after the connect probe proved the credential works."""
     facts: NatsConnectFacts = await ctx.depend("nats_connection")
     if not facts.connected:
         raise Unreachable(f"not connected: {facts.auth_error}")
-    return await open_connection(ctx, deadline=deadline)
+    return await open_connection(ctx)
 
 
 def _probe_headers(conn: NatsConnection, kind: str) -> dict[str, str] | None:
@@ -539,6 +524,9 @@ class RoundTrip:
     latency_ms: float | None
     reply: str = ""
     problem: str | None = None
+    started: float = 0.0
+    ended: float = 0.0
+    reading: LatencyReading | None = None  # the latency in samples, when the first round trip worked
 
     @property
     def ok(self) -> bool:
@@ -546,64 +534,91 @@ class RoundTrip:
 
 
 async def probe_request(ctx: ProbeContext[Any]) -> RoundTrip:
-    """Send the target's ``request`` to its service subject and time the reply."""
+    """Send the target's ``request`` to its service subject and time the reply (in samples)."""
     target: NatsTarget = ctx.target
     assert target.request is not None
-    deadline = Deadline(ctx.timeout)
-    conn = await connected(ctx, deadline)
-    subject = target.request.subject
+    conn = await connected(ctx)
     try:
-        ctx.phase = f"request on {subject}"
-        wait = deadline.left(reserve=CLOSE_S / 4)
-        started = time.monotonic()
-        try:
-            msg = await guarded(
-                conn, conn.client.request(subject, target.request.payload.encode(), timeout=wait), subject
-            )
-        except PublishDenied as denied:
-            return RoundTrip(subject, None, problem=str(denied))
-        except nats.errors.NoRespondersError:
-            return RoundTrip(subject, None, problem=f"no responders on {subject}")
-        except nats.errors.TimeoutError:
-            return RoundTrip(subject, None, problem=f"no reply on {subject} within {wait:.2g} s")
-        latency = (time.monotonic() - started) * 1000
-        reply = msg.data[:2048].decode(errors="replace")
-        return RoundTrip(subject, latency, reply)
+        payload = target.request.payload.encode()
+        first = await _request_once(ctx, conn, target.request.subject, payload)
+        if first.ok:
+            first.reading = await _sampled(ctx, first, lambda: _request_once(ctx, conn, first.subject, payload),
+                                           f"request on {first.subject}")
+        return first
     finally:
         await conn.close()
+
+
+async def _request_once(ctx: ProbeContext[Any], conn: NatsConnection, subject: str, payload: bytes) -> RoundTrip:
+    ctx.phase = f"request on {subject}"
+    wait = ctx.left(reserve=CLOSE_S / 4)
+    started = time.monotonic()
+    try:
+        msg = await guarded(conn, conn.client.request(subject, payload, timeout=wait), subject)
+    except PublishDenied as denied:
+        return RoundTrip(subject, None, problem=str(denied))
+    except nats.errors.NoRespondersError:
+        return RoundTrip(subject, None, problem=f"no responders on {subject}")
+    except nats.errors.TimeoutError:
+        return RoundTrip(subject, None, problem=f"no reply on {subject} within {wait:.2g} s")
+    ended = time.monotonic()
+    return RoundTrip(subject, (ended - started) * 1000, msg.data[:2048].decode(errors="replace"),
+                     started=started, ended=ended)
+
+
+async def _sampled(
+    ctx: ProbeContext[Any], first: RoundTrip, again: Callable[[], Awaitable[RoundTrip]], what: str
+) -> LatencyReading:
+    """The round trip's latency in samples the engine vouches for, ``first`` counting as one."""
+
+    async def one() -> Timed:
+        trip = await again()
+        if not trip.ok:
+            raise ProbeTimeout(f"{what}: {trip.problem or 'no round trip'}")
+        return Timed(trip.started, trip.ended)
+
+    return await sample_latency(ctx, one, host=_where(ctx.target), what=what, seed=Timed(first.started, first.ended))
 
 
 async def probe_canary(ctx: ProbeContext[Any]) -> RoundTrip:
-    """Subscribe to the canary subject, publish one unique message, time until it comes back."""
+    """Subscribe to the canary subject, publish unique messages, time until each comes back (in samples)."""
     target: NatsTarget = ctx.target
     assert target.canary_subject is not None
     subject = target.canary_subject
-    deadline = Deadline(ctx.timeout)
-    conn = await connected(ctx, deadline)
+    conn = await connected(ctx)
     try:
         ctx.phase = f"subscribing to canary subject {subject}"
         sub = await conn.client.subscribe(subject)
-        await conn.client.flush(timeout=max(1, int(deadline.left())))
-        marker = f"opsverify-canary-{uuid.uuid4()}".encode()
-        ctx.phase = f"waiting for the canary on {subject}"
-        started = time.monotonic()
-        await conn.client.publish(subject, marker, headers=_probe_headers(conn, "canary"))
-        await conn.client.flush(timeout=max(1, int(deadline.left())))
-        while True:
-            denied = conn.errors.violation("subscribe", subject) or conn.errors.violation("publish", subject)
-            if denied:
-                return RoundTrip(subject, None, problem=denied)
-            left = deadline.left(reserve=CLOSE_S / 4, floor=0.0)
-            if left <= 0:
-                return RoundTrip(subject, None, problem=f"the canary did not come back within {ctx.timeout:g} s")
-            try:
-                msg = await sub.next_msg(timeout=min(0.1, left))
-            except nats.errors.TimeoutError:
-                continue
-            if msg.data == marker:
-                return RoundTrip(subject, (time.monotonic() - started) * 1000, msg.data.decode())
+        await conn.client.flush(timeout=max(1, int(ctx.left())))
+        first = await _canary_once(ctx, conn, sub, subject)
+        if first.ok:
+            first.reading = await _sampled(ctx, first, lambda: _canary_once(ctx, conn, sub, subject),
+                                           f"canary round trip on {subject}")
+        return first
     finally:
         await conn.close()
+
+
+async def _canary_once(ctx: ProbeContext[Any], conn: NatsConnection, sub: Any, subject: str) -> RoundTrip:
+    marker = f"opsverify-canary-{uuid.uuid4()}".encode()
+    ctx.phase = f"waiting for the canary on {subject}"
+    started = time.monotonic()
+    await conn.client.publish(subject, marker, headers=_probe_headers(conn, "canary"))
+    await conn.client.flush(timeout=max(1, int(ctx.left())))
+    while True:
+        denied = conn.errors.violation("subscribe", subject) or conn.errors.violation("publish", subject)
+        if denied:
+            return RoundTrip(subject, None, problem=denied)
+        left = ctx.left(reserve=CLOSE_S / 4, floor=0.0)
+        if left <= 0:
+            return RoundTrip(subject, None, problem=f"the canary did not come back within {ctx.timeout:g} s")
+        try:
+            msg = await sub.next_msg(timeout=min(0.1, left))
+        except nats.errors.TimeoutError:
+            continue
+        if msg.data == marker:
+            ended = time.monotonic()
+            return RoundTrip(subject, (ended - started) * 1000, msg.data.decode(), started=started, ended=ended)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -642,11 +657,11 @@ class PermissionFacts:
 
 
 async def _await_violations(
-    conn: NatsConnection, direction: Direction, must_deny: set[str], deadline: Deadline
+    ctx: ProbeContext[Any], conn: NatsConnection, direction: Direction, must_deny: set[str]
 ) -> float:
     """Listen for violations: at least :data:`SETTLE_S`, up to :data:`DENIAL_WAIT_S` for denials."""
     started = time.monotonic()
-    limit = min(DENIAL_WAIT_S, deadline.left(reserve=CLOSE_S / 4, floor=SETTLE_S))
+    limit = min(DENIAL_WAIT_S, ctx.left(reserve=CLOSE_S / 4, floor=SETTLE_S))
     while True:
         elapsed = time.monotonic() - started
         seen = set(conn.errors.violations(direction))
@@ -662,8 +677,7 @@ async def probe_permissions(ctx: ProbeContext[Any], direction: Direction) -> Per
     target: NatsTarget = ctx.target
     allow: list[str] = getattr(target, f"allow_{direction}")
     deny: list[str] = getattr(target, f"deny_{direction}")
-    deadline = Deadline(ctx.timeout)
-    conn = await connected(ctx, deadline)
+    conn = await connected(ctx)
     try:
         tested = {s: (concrete_subject(s) if direction == "publish" else s) for s in [*allow, *deny]}
         ctx.phase = f"testing {direction} permissions of {conn.identity}"
@@ -672,8 +686,8 @@ async def probe_permissions(ctx: ProbeContext[Any], direction: Direction) -> Per
                 await conn.client.publish(subject, b"", headers=_probe_headers(conn, "permission-check"))
             else:
                 await conn.client.subscribe(subject)
-        await conn.client.flush(timeout=max(1, int(deadline.left())))
-        waited = await _await_violations(conn, direction, {tested[s] for s in deny}, deadline)
+        await conn.client.flush(timeout=max(1, int(ctx.left())))
+        waited = await _await_violations(ctx, conn, direction, {tested[s] for s in deny})
         seen = conn.errors.violations(direction)
         verdicts = {
             subject: SubjectVerdict(subject, concrete, concrete.lower() in seen, seen.get(concrete.lower()))
@@ -760,12 +774,11 @@ async def probe_account(ctx: ProbeContext[Any]) -> AccountFacts:
     if target.creds is not None and target.account_is_key:
         creds = await ctx.depend("nats_credential")
         return AccountFacts(creds.issuer_account, None, "the user JWT's issuer")
-    deadline = Deadline(ctx.timeout)
-    conn = await connected(ctx, deadline)
+    conn = await connected(ctx)
     try:
         ctx.phase = f"asking {USER_INFO}"
         try:
-            wait = deadline.left(reserve=CLOSE_S / 4)
+            wait = ctx.left(reserve=CLOSE_S / 4)
             msg = await guarded(conn, conn.client.request(USER_INFO, b"", timeout=wait), USER_INFO)
         except (PublishDenied, nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
             why = str(exc) if isinstance(exc, PublishDenied) else "no answer"
@@ -828,12 +841,11 @@ def _api_text(exc: nats.js.errors.APIError) -> str:
 async def probe_jetstream(ctx: ProbeContext[Any]) -> JetStreamFacts:
     """Account info, then each configured stream and consumer; ``/varz`` when monitoring is set."""
     target: NatsTarget = ctx.target
-    deadline = Deadline(ctx.timeout)
-    conn = await connected(ctx, deadline)
+    conn = await connected(ctx)
     try:
-        js = conn.client.jetstream(timeout=deadline.left(reserve=CLOSE_S / 4))
+        js = conn.client.jetstream(timeout=ctx.left(reserve=CLOSE_S / 4))
         ctx.phase = "reading JetStream account info"
-        server_off = await _varz_jetstream_off(ctx, target, deadline)
+        server_off = await _varz_jetstream_off(ctx, target)
         try:
             await guarded(conn, js.account_info(), "$JS.API.INFO")
         except PublishDenied as denied:
@@ -886,12 +898,12 @@ async def probe_jetstream(ctx: ProbeContext[Any]) -> JetStreamFacts:
         await conn.close()
 
 
-async def _varz_jetstream_off(ctx: ProbeContext[Any], target: NatsTarget, deadline: Deadline) -> str | None:
+async def _varz_jetstream_off(ctx: ProbeContext[Any], target: NatsTarget) -> str | None:
     """``/varz`` says JetStream is off (its ``jetstream`` has no ``config``); ``None`` when on or unknown."""
     if not target.monitoring_url:
         return None
     try:
-        status, body = await _monitor_get(ctx, target, "/varz", deadline)
+        status, body, _ = await _monitor_get(ctx, target, "/varz")
     except (Unreachable, ProbeTimeout):
         return None  # the monitoring check reports that; JetStream is judged by the client alone
     if status != 200 or not isinstance(body, dict):
@@ -918,54 +930,23 @@ class MonitorHealth:
     latency_ms: float
 
 
-async def _monitor_get(
-    ctx: ProbeContext[Any], target: NatsTarget, path: str, deadline: Deadline
-) -> tuple[int, Any]:
+async def _monitor_get(ctx: ProbeContext[Any], target: NatsTarget, path: str) -> tuple[int, Any, float]:
+    """GET a monitoring endpoint through the network layer: status, JSON body and latency (ms)."""
     assert target.monitoring_url is not None
     url = target.monitoring_url.rstrip("/") + path
-    base_dir = _base_dir(ctx)
-    secure = url.startswith("https://")
-
-    def make() -> httpx.AsyncClient:
-        verify: ssl.SSLContext | bool = (tls_context(target, base_dir) or True) if secure else False
-        return httpx.AsyncClient(verify=verify, trust_env=False)
-
-    key = f"nats-monitor:{target.ca_bundle if secure else 'plain'}:{base_dir}"
-    client: httpx.AsyncClient = ctx.resource(key, make)
-    try:
-        response = await client.get(url, timeout=httpx.Timeout(deadline.left(reserve=0.05)))
-    except httpx.TimeoutException:
-        raise ProbeTimeout(f"{url} sent no answer within {ctx.timeout:g} s") from None
-    except httpx.ConnectError as exc:
-        raise Unreachable(f"cannot connect to {url}: {_http_connect_reason(exc)}") from None
-    except httpx.HTTPError as exc:
-        raise Unreachable(f"{url}: {' '.join(str(exc).split())[:160]}") from None
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = {"raw": response.text[:200]}
-    return response.status_code, body
-
-
-def _http_connect_reason(exc: BaseException) -> str:
-    seen: BaseException | None = exc
-    for _ in range(10):
-        if seen is None:
-            break
-        if isinstance(seen, ConnectionRefusedError) or "connection refused" in str(seen).lower():
-            return "connection refused"
-        seen = seen.__cause__ or seen.__context__
-    return " ".join(str(exc).split())[:160] or type(exc).__name__
+    tls = TlsSettings(target.ca_bundle, url.startswith("https://"), base_dir(ctx.env))
+    answer = await request(ctx, "GET", url, tls=tls, what=f"GET {path}", budget=ctx.left(reserve=0.05))
+    body: Any = answer.json_or_none()
+    if body is None:
+        body = {"raw": answer.text[:200]}
+    return answer.status, body, answer.latency_ms
 
 
 async def probe_monitoring(ctx: ProbeContext[Any]) -> MonitorHealth:
     """GET ``<monitoring_url>/healthz``."""
     target: NatsTarget = ctx.target
-    deadline = Deadline(ctx.timeout)
     ctx.phase = f"GET {target.monitoring_url}/healthz"
-    started = time.monotonic()
-    status, body = await _monitor_get(ctx, target, "/healthz", deadline)
-    latency = (time.monotonic() - started) * 1000
+    status, body, latency = await _monitor_get(ctx, target, "/healthz")
     health = body.get("status") if isinstance(body, dict) else None
     error = body.get("error") if isinstance(body, dict) else None
     url = f"{(target.monitoring_url or '').rstrip('/')}/healthz"

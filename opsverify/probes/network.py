@@ -20,6 +20,9 @@ from typing import Any
 from opsverify.config.network import DnsTarget, TcpTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import Unreachable
+from opsverify.lazy import needs
+
+needs("dns.asyncresolver", "dns.exception", "dns.resolver")  # imported inside functions; loaded before the wave
 
 
 @dataclass

@@ -29,7 +29,7 @@ from opsverify.config.object_storage import BackupPrefix, ObjectStorageTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
 from opsverify.lazy import lazy_module
-from opsverify.probes.http import _base_dir
+from opsverify.net.tls import base_dir
 
 if TYPE_CHECKING:
     import boto3
@@ -125,7 +125,7 @@ def _client(ctx: ProbeContext[Any]) -> Any:
     verify: bool | str = target.verify_tls
     if target.verify_tls and target.ca_bundle:
         path = Path(os.path.expandvars(target.ca_bundle))
-        base = _base_dir(ctx)
+        base = base_dir(ctx.env)
         verify = str(path if path.is_absolute() or not base else Path(base) / path)
     config = botocore_config.Config(
         connect_timeout=max(target.timeout, 0.5), read_timeout=max(target.timeout, 0.5),

@@ -29,6 +29,7 @@ from typing import Any
 from opsverify.config.pact import CanIDeploy, PactTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, UnexpectedResponse
+from opsverify.net.sampling import LatencyReading
 from opsverify.probes.webapi import Answer, WebApi
 
 HEARTBEAT = "/diagnostic/status/heartbeat"
@@ -126,6 +127,11 @@ async def heartbeat(ctx: ProbeContext[Any]) -> Heartbeat:
     ok = answer.status == 200 and isinstance(answer.json, dict) and answer.json.get("ok") is True
     return Heartbeat(url=target.url + HEARTBEAT, status=answer.status, ok=ok, elapsed_ms=answer.elapsed_ms,
                      body=answer.text)
+
+
+async def heartbeat_latency(ctx: ProbeContext[Any]) -> LatencyReading:
+    """The heartbeat's latency, in samples the engine vouches for."""
+    return await _api(ctx).latency("GET", HEARTBEAT, headers=_headers(ctx.target))
 
 
 def _name(node: Any) -> str:

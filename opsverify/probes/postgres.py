@@ -47,7 +47,7 @@ from opsverify.config.datastores import PostgresTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
 from opsverify.lazy import lazy_module
-from opsverify.probes.http import _base_dir
+from opsverify.net.tls import base_dir
 
 if TYPE_CHECKING:
     import psycopg
@@ -150,7 +150,7 @@ def _params(ctx: ProbeContext[Any], target: PostgresTarget, password: str | None
         params["password"] = password
     if target.ca_bundle:
         path = Path(os.path.expandvars(target.ca_bundle))
-        base = _base_dir(ctx)
+        base = base_dir(ctx.env)
         if not path.is_absolute() and base:
             path = Path(base) / path
         params["sslrootcert"] = str(path)

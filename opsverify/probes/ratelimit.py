@@ -67,8 +67,8 @@ async def burst(ctx: ProbeContext[Any]) -> Burst:
         for index in range(1, target.burst + 1):
             response = await call(ctx, http, target.method, target.url, headers=headers, content=target.body,
                                   what=f"burst request {index} of at most {target.burst}")
-            result.statuses.append(response.status_code)
-            if response.status_code == 429:
+            result.statuses.append(response.status)
+            if response.status == 429:
                 result.first_429 = index
                 result.retry_after = response.headers.get("retry-after")
                 result.limit_headers = {k.lower(): v for k, v in response.headers.items()

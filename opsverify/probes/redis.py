@@ -40,7 +40,7 @@ from opsverify.config.secrets import SecretRef
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
 from opsverify.lazy import lazy_module
-from opsverify.probes.http import _base_dir
+from opsverify.net.tls import base_dir
 
 if TYPE_CHECKING:
     import redis.asyncio as aredis
@@ -123,7 +123,7 @@ def _client(ctx: ProbeContext[Any], target: RedisTarget, *, username: str | None
         extra["ssl_check_hostname"] = target.verify_tls
         if target.ca_bundle:
             path = Path(os.path.expandvars(target.ca_bundle))
-            base = _base_dir(ctx)
+            base = base_dir(ctx.env)
             if not path.is_absolute() and base:
                 path = Path(base) / path
             if not path.is_file():

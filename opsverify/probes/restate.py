@@ -33,17 +33,16 @@ import datetime as dt
 import hmac
 import json
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
-
 from opsverify.config.restate import RestateInvocation, RestateTarget, SemVer
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, UnexpectedResponse
-from opsverify.probes.http import _base_dir, http_failure, ssl_context
+from opsverify.net.http import Timing, request
+from opsverify.net.sampling import LatencyReading, Timed, sample_latency
+from opsverify.net.tls import TlsSettings
 
 MAX_BODY = 64 * 1024
 Endpoint = Literal["admin", "ingress", "tunnel"]
@@ -258,25 +257,20 @@ def summarize(body: str, limit: int = 160) -> str:
 
 
 class _Client:
-    """An ``httpx.AsyncClient`` for one probe, with the target's TLS settings and bearer token."""
+    """The requests of one probe against a Restate target, with its TLS settings and bearer token."""
 
     def __init__(self, ctx: ProbeContext[Any]) -> None:
         self.ctx = ctx
         self.target: RestateTarget = ctx.target
-        target = self.target
-        base_dir = _base_dir(ctx)
-        verify = ctx.resource(
-            f"ssl:{target.ca_bundle}:{target.verify_tls}:{base_dir}",
-            lambda: ssl_context(target.ca_bundle, target.verify_tls, base_dir),
-        )
-        self.client = httpx.AsyncClient(verify=verify, follow_redirects=False, trust_env=False)
+        self.tls = TlsSettings.of(self.target, ctx.env)
         self._token: str | None = None
+        self.last_timing = Timing()
 
     async def __aenter__(self) -> _Client:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.client.aclose()
+        return None
 
     @property
     def token(self) -> str | None:
@@ -306,21 +300,10 @@ class _Client:
         if json_body is not _NO_BODY:
             content = json.dumps(json_body).encode()
             sent.setdefault("content-type", "application/json")
-        limit = self.ctx.timeout if timeout is None else max(timeout, 0.05)
-        where = urlsplit(url).netloc or url
-        started = time.monotonic()
-        try:
-            response = await self.client.request(
-                method, url, headers=sent, content=content, timeout=httpx.Timeout(limit)
-            )
-            body = response.content[:MAX_BODY].decode(response.encoding or "utf-8", errors="replace")
-        except httpx.HTTPError as exc:
-            raise http_failure(
-                exc, where=where, connect_timeout=f"connecting to {where} timed out after {limit:.3g} s",
-                no_answer=f"{method} {url} got no response within {limit:.3g} s",
-            ) from None
-        return Answer(url=url, status=response.status_code, latency_ms=(time.monotonic() - started) * 1000,
-                      body=body)
+        answer = await request(self.ctx, method, url, tls=self.tls, headers=sent, content=content,
+                               what=f"{method} {url}", budget=timeout, max_body=MAX_BODY)
+        self.last_timing = answer.timing
+        return Answer(url=url, status=answer.status, latency_ms=answer.latency_ms, body=answer.text)
 
     async def admin_json(self, path: str, doing: str) -> Any:
         """``GET <admin_url>/<path>`` that must answer 200 with JSON; anything else is an error."""
@@ -338,6 +321,19 @@ def _health_url(target: RestateTarget, endpoint: Endpoint) -> str:
     if url is None:
         raise UnexpectedResponse(f"no {endpoint} health URL configured")  # the checks ask only when set
     return url
+
+
+async def probe_health_latency(ctx: ProbeContext[Any], endpoint: Endpoint) -> LatencyReading:
+    """The admin, ingress or tunnel health URL's latency, in samples the engine vouches for."""
+    url = _health_url(ctx.target, endpoint)
+    client = _Client(ctx)
+
+    async def one() -> Timed:
+        await client.send("GET", url)
+        timing = client.last_timing
+        return Timed(timing.start, timing.end, timing.phases())
+
+    return await sample_latency(ctx, one, host=urlsplit(url).netloc or url, what=f"GET {url}")
 
 
 async def probe_health(ctx: ProbeContext[Any], endpoint: Endpoint) -> RestateHealth:
@@ -417,12 +413,11 @@ def _discovery_request(deployment: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-async def _discover(client: _Client, view: DeploymentView, raw: dict[str, Any], deadline: float) -> None:
+async def _discover(client: _Client, view: DeploymentView, raw: dict[str, Any]) -> None:
     url = client.target.admin("/deployments")
     client.ctx.phase = f"Restate discovering deployment {view.id} at {view.address}"
-    remaining = deadline - time.monotonic()
     try:
-        answer = await client.send("POST", url, json_body=_discovery_request(raw), timeout=remaining)
+        answer = await client.send("POST", url, json_body=_discovery_request(raw))
     except ProbeTimeout:
         raise ProbeTimeout(
             f"Restate did not finish discovering deployment {view.id} at {view.address} "
@@ -452,7 +447,6 @@ async def probe_deployments(ctx: ProbeContext[Any]) -> RestateDeployments:
     """``GET /deployments``, then Restate's own dry-run discovery of every deployment behind an
     expected service (concurrently)."""
     target: RestateTarget = ctx.target
-    deadline = time.monotonic() + ctx.timeout
     services: RestateServices = await ctx.depend("restate_services")
     async with _Client(ctx) as client:
         data = await client.admin_json("/deployments", "list the deployments")
@@ -475,7 +469,7 @@ async def probe_deployments(ctx: ProbeContext[Any]) -> RestateDeployments:
             services.by_name[s.name].deployment_id for s in target.services if s.name in services.by_name
         }
         checks = [
-            _discover(client, result.by_id[dep_id], raw_by_id[dep_id], deadline)
+            _discover(client, result.by_id[dep_id], raw_by_id[dep_id])
             for dep_id in sorted(wanted)
             if dep_id in result.by_id
         ]

@@ -24,11 +24,9 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from opsverify.config.http import HeaderValue
@@ -51,8 +49,9 @@ from opsverify.config.slo import (
     join_selectors,
 )
 from opsverify.engine import ProbeContext
-from opsverify.errors import ProbeTimeout, Unreachable, UnexpectedResponse
-from opsverify.probes.http import ssl_context
+from opsverify.errors import UnexpectedResponse
+from opsverify.net.http import HttpAnswer, request
+from opsverify.net.tls import TlsSettings
 
 Direction = Literal["at_most", "at_least"]
 MAX_BODY = 16 * 1024 * 1024
@@ -90,22 +89,6 @@ class SloReading:
 
 
 # -- HTTP ---------------------------------------------------------------------------------------------
-def _client(ctx: ProbeContext[Any], target: SloTarget) -> httpx.AsyncClient:
-    source = getattr(ctx.env, "source", "")
-    base_dir = str(Path(source).resolve().parent) if source else None
-    name = f"httpx-slo:{target.ca_bundle}:{target.verify_tls}:{base_dir}"
-
-    def make() -> httpx.AsyncClient:
-        verify = ssl_context(target.ca_bundle, target.verify_tls, base_dir)
-        limits = httpx.Limits(
-            max_connections=ctx.engine.concurrency, max_keepalive_connections=ctx.engine.concurrency
-        )
-        return httpx.AsyncClient(verify=verify, limits=limits, trust_env=False, follow_redirects=False)
-
-    client: httpx.AsyncClient = ctx.resource(name, make)
-    return client
-
-
 def _headers(target: SloTarget) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in target.request_headers.items():
@@ -131,51 +114,12 @@ async def _get(
     url: str,
     *,
     params: dict[str, str] | None = None,
-    timeout: float,
     accept: str = "application/json",
-) -> httpx.Response:
-    """One GET, library errors translated (refused/DNS/TLS → Unreachable, stalls → ProbeTimeout)."""
-    client = _client(ctx, target)
-    where = _where(url)
+) -> HttpAnswer:
+    """One GET through the network layer, within the probe's deadline (less a margin)."""
     headers = {"accept": accept, **_headers(target)}
-    budget = max(timeout, 0.05)
-    try:
-        return await client.get(url, params=params, headers=headers, timeout=httpx.Timeout(budget))
-    except httpx.ConnectTimeout:
-        raise ProbeTimeout(f"connecting to {where} timed out after {ctx.timeout:g} s ({ctx.phase})") from None
-    except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
-        raise ProbeTimeout(f"{where} sent no answer within {ctx.timeout:g} s ({ctx.phase})") from None
-    except httpx.ConnectError as exc:
-        raise Unreachable(f"cannot connect to {where}: {_connect_reason(exc)}") from None
-    except httpx.HTTPError as exc:
-        raise Unreachable(f"{where}: {_short(str(exc)) or type(exc).__name__}") from None
-
-
-def _connect_reason(exc: BaseException) -> str:
-    seen: BaseException | None = exc
-    for _ in range(10):
-        if seen is None:
-            break
-        if isinstance(seen, ConnectionRefusedError):
-            return "connection refused"
-        seen = seen.__cause__ or seen.__context__
-    text = _short(str(exc)) or type(exc).__name__
-    lowered = text.lower()
-    if "connection refused" in lowered:
-        return "connection refused"
-    if "certificate verify failed" in lowered:
-        return "TLS certificate not trusted"
-    return text
-
-
-class _Budget:
-    """A probe's deadline: every call gets what is left of ``ctx.timeout`` (minus a margin)."""
-
-    def __init__(self, ctx: ProbeContext[Any]) -> None:
-        self.deadline = time.monotonic() + ctx.timeout - MARGIN_S
-
-    def left(self) -> float:
-        return self.deadline - time.monotonic()
+    return await request(ctx, "GET", url, tls=TlsSettings.of(target, ctx.env), headers=headers, params=params,
+                         what=ctx.phase, max_body=MAX_BODY)
 
 
 # -- Prometheus ---------------------------------------------------------------------------------------
@@ -198,19 +142,16 @@ class Series:
 
 
 async def _query(
-    ctx: ProbeContext[Any], target: PrometheusTarget, promql: str, budget: _Budget
+    ctx: ProbeContext[Any], target: PrometheusTarget, promql: str
 ) -> list[Series]:
     """Run an instant query; return its series (a scalar answer is one series without labels)."""
     url = target.url.rstrip("/") + "/api/v1/query"
-    response = await _get(ctx, target, url, params={"query": promql}, timeout=budget.left())
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    response = await _get(ctx, target, url, params={"query": promql})
+    body = response.json_or_none()
     where = _where(target.url)
     if not isinstance(body, dict) or "status" not in body:
         raise UnexpectedResponse(
-            f"{where} answered HTTP {response.status_code} instead of a Prometheus query result "
+            f"{where} answered HTTP {response.status} instead of a Prometheus query result "
             f"({_short(response.text, 100)!r})"
         )
     if body.get("status") != "success":
@@ -235,11 +176,10 @@ async def _query(
 async def prometheus_api(ctx: ProbeContext[Any]) -> PrometheusApi:
     """Does the API answer an instant query? Failing answers (401, 503, not Prometheus) are data."""
     target: PrometheusTarget = ctx.target
-    budget = _Budget(ctx)
     ctx.phase = f"query vector(1) at {_where(target.url)}"
     started = time.monotonic()
     try:
-        series = await _query(ctx, target, "vector(1)", budget)
+        series = await _query(ctx, target, "vector(1)")
         ok, detail = [s.value for s in series] == [1.0], ""
         if not ok:
             detail = "vector(1) did not return 1"
@@ -258,13 +198,12 @@ async def _prom_reading(
     direction: Direction,
 ) -> SloReading:
     target: PrometheusTarget = ctx.target
-    budget = _Budget(ctx)
     ctx.phase = f"waiting for {_where(target.url)} to answer"
     api: PrometheusApi = await ctx.depend("prometheus_api")
     if not api.ok:
         raise UnexpectedResponse(f"Prometheus at {target.url} does not answer queries: {api.detail}")
     ctx.phase = f"query {promql}"
-    series = await _query(ctx, target, promql, budget)
+    series = await _query(ctx, target, promql)
     if not series:
         raise UnexpectedResponse(f"query returned no series: {promql}")
     numbers = [s for s in series if not math.isnan(s.value)]
@@ -380,13 +319,12 @@ class TargetsUp:
 
 async def prometheus_targets_up(ctx: ProbeContext[Any]) -> TargetsUp:
     target: PrometheusTarget = ctx.target
-    budget = _Budget(ctx)
     promql = f"up{join_selectors(target.up_selector)}"
     api: PrometheusApi = await ctx.depend("prometheus_api")
     if not api.ok:
         raise UnexpectedResponse(f"Prometheus at {target.url} does not answer queries: {api.detail}")
     ctx.phase = f"query {promql}"
-    series = await _query(ctx, target, promql, budget)
+    series = await _query(ctx, target, promql)
     if not series:
         raise UnexpectedResponse(f"query returned no series: {promql} (no scrape target matches)")
     down = sorted(
@@ -437,25 +375,22 @@ def parse_exposition(text: str, at: float) -> tuple[Scrape, int]:
 
 
 async def _scrape_once(
-    ctx: ProbeContext[Any], target: MetricsTarget, budget: _Budget
+    ctx: ProbeContext[Any], target: MetricsTarget
 ) -> tuple[int, str, float, float]:
     """HTTP status, body, monotonic midpoint and duration of one GET of the endpoint."""
     started = time.monotonic()
-    response = await _get(
-        ctx, target, target.url, timeout=budget.left(), accept="text/plain;version=0.0.4;q=1,*/*;q=0.1"
-    )
-    text = response.content[:MAX_BODY].decode(response.encoding or "utf-8", errors="replace")
+    response = await _get(ctx, target, target.url, accept="text/plain;version=0.0.4;q=1,*/*;q=0.1")
+    text = response.text
     ended = time.monotonic()
-    return response.status_code, text, (started + ended) / 2, ended - started
+    return response.status, text, (started + ended) / 2, ended - started
 
 
 async def metrics_scrape(ctx: ProbeContext[Any]) -> ScrapePair:
     """Scrape twice, ``interval_s`` apart (shortened so both fit in the timeout)."""
     target: MetricsTarget = ctx.target
-    budget = _Budget(ctx)
     where = _where(target.url)
     ctx.phase = f"first scrape of {target.url}"
-    status, text, at, took = await _scrape_once(ctx, target, budget)
+    status, text, at, took = await _scrape_once(ctx, target)
     problem = _unreadable(status, text)
     if problem:
         return ScrapePair(target.url, status, problem)
@@ -464,11 +399,11 @@ async def metrics_scrape(ctx: ProbeContext[Any]) -> ScrapePair:
     except ValueError as exc:
         return ScrapePair(target.url, status, f"not in Prometheus text format ({_short(str(exc), 100)})")
     # the interval, shortened when the second scrape would not fit in what is left of the timeout
-    wait = max(0.0, min(target.interval_s, budget.left() - 2 * took - 0.05))
+    wait = max(0.0, min(target.interval_s, ctx.remaining(MARGIN_S) - 2 * took - 0.05))
     ctx.phase = f"waiting {wait:.2g} s between the scrapes of {where}"
     await asyncio.sleep(wait)
     ctx.phase = f"second scrape of {target.url}"
-    status, text, at, _ = await _scrape_once(ctx, target, budget)
+    status, text, at, _ = await _scrape_once(ctx, target)
     problem = _unreadable(status, text)
     if problem:
         return ScrapePair(target.url, status, problem)

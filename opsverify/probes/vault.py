@@ -1,4 +1,4 @@
-"""Vault / OpenBao probes over the HTTP API (``/v1/...``), one shared ``httpx.AsyncClient`` per run.
+"""Vault / OpenBao probes over the HTTP API (``/v1/...``), through the one network layer (:mod:`opsverify.net.http`).
 
 Every probe except :func:`health` and :func:`seal_status` first awaits the target's ``sys/health``
 result through ``ctx.depend``: an unreachable server then errors every Vault check with the same
@@ -27,19 +27,17 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 
 from opsverify.config.vault import VaultLease, VaultSecret, VaultTarget, VaultToken
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, ProbeTimeout, UnexpectedResponse
-from opsverify.probes.http import _base_dir, ssl_context
-from opsverify.probes.webapi import send_within
+from opsverify.net.http import request
+from opsverify.net.tls import TlsSettings
 
 HEALTH_CODES = {200, 429, 472, 473, 501, 503}
 DEPEND_SLACK_S = 0.15  # below the engine's grace, so this probe's own message wins
@@ -217,34 +215,18 @@ class VaultAudit:
 
 
 # -- HTTP plumbing --------------------------------------------------------------------------------
-def _client(ctx: ProbeContext[Any]) -> httpx.AsyncClient:
-    target: VaultTarget = ctx.target
-    base_dir = _base_dir(ctx)
-    name = f"vault-httpx:{target.ca_bundle}:{target.verify_tls}:{base_dir}"
-
-    def make() -> httpx.AsyncClient:
-        verify = ssl_context(target.ca_bundle, target.verify_tls, base_dir)
-        limits = httpx.Limits(
-            max_connections=ctx.engine.concurrency, max_keepalive_connections=ctx.engine.concurrency
-        )
-        return httpx.AsyncClient(verify=verify, limits=limits, trust_env=False, follow_redirects=False)
-
-    client: httpx.AsyncClient = ctx.resource(name, make)
-    return client
-
-
 def _where(target: VaultTarget) -> str:
     return urlsplit(target.addr).netloc or target.addr
 
 
 class _Api:
-    """Requests of one probe, all within the probe's own timeout (one deadline for all of them)."""
+    """Requests of one probe, all within the probe's own deadline, through the network layer."""
 
     def __init__(self, ctx: ProbeContext[Any]) -> None:
         self.ctx = ctx
         self.target: VaultTarget = ctx.target
         self.where = _where(self.target)
-        self.deadline = time.monotonic() + ctx.timeout
+        self.tls = TlsSettings.of(self.target, ctx.env)
 
     def checker_token(self) -> str:
         assert self.target.token is not None  # the config requires it wherever it is used
@@ -259,23 +241,9 @@ class _Api:
             headers["X-Vault-Token"] = token
         if self.target.namespace:
             headers["X-Vault-Namespace"] = self.target.namespace
-        self.ctx.phase = f"{method} {path} on {self.where}"
-        client = _client(self.ctx)  # the first call builds it (TLS context): count the time after that
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise ProbeTimeout(f"{self.where} did not answer {path} within {self.ctx.timeout:g} s")
-        # httpx reports a connect timeout itself; send_within cuts off a stalled answer.
-        timeout = httpx.Timeout(remaining + 1.0, connect=remaining)
-        step = "TCP connect and TLS handshake" if self.target.addr.startswith("https") else "TCP connect"
-        response = await send_within(
-            client.request(method, f"{self.target.addr}/v1/{path}", headers=headers, json=body, timeout=timeout),
-            remaining=remaining, where=self.where, path=path, timeout_s=self.ctx.timeout, connect_step=f" ({step})",
-        )
-        try:
-            parsed = response.json() if response.content else None
-        except ValueError:
-            parsed = None
-        return response.status_code, parsed
+        answer = await request(self.ctx, method, f"{self.target.addr}/v1/{path}", tls=self.tls, headers=headers,
+                               json=body, what=f"{method} {path}")
+        return answer.status, answer.json_or_none()
 
     def refuse(self, status: int, body: Any, path: str, doing: str) -> CouldNotVerify:
         """The error for an answer other than success (sealed, denied, anything else)."""

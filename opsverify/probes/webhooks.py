@@ -66,4 +66,4 @@ async def deliver(ctx: ProbeContext[Any], variant: Variant) -> Delivery:
     async with client(ctx, target) as http:
         response = await call(ctx, http, "POST", target.url, content=target.body.encode(), headers=headers,
                               what=f"{variant} delivery")
-    return Delivery(variant, response.status_code, snippet(response, 80))
+    return Delivery(variant, response.status, snippet(response, 80))

@@ -26,6 +26,7 @@ from opsverify.config.websocket import WebSocketTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, Unreachable
 from opsverify.lazy import lazy_module
+from opsverify.net.sampling import LatencyReading, Timed, sample_latency
 from opsverify.probes.api_client import header_values, tls_context, where
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class WsExchange:
     reply_problem: str = ""
     close_code: int | None = None
     close_reason: str = ""
+    sent_at: float = 0.0
+    replied_at: float = 0.0
 
     @property
     def handshake(self) -> str:
@@ -143,12 +146,11 @@ def _refusal(exc: InvalidStatus) -> tuple[int, str]:
 async def exchange(ctx: ProbeContext[Any]) -> WsExchange:
     """Connect, send ``target.send``, wait for one reply, close with 1000; describe each step."""
     target: WebSocketTarget = ctx.target
-    deadline = time.monotonic() + ctx.timeout - 0.2
     url = _url(target)
     ctx.phase = f"WebSocket handshake with {where(target.url)}"
     started = time.monotonic()
     try:
-        ws = await _open(ctx, target, url, max(deadline - started, 0.1))
+        ws = await _open(ctx, target, url, ctx.left(reserve=0.2, floor=0.1))
     except ws_errors.InvalidStatus as exc:
         status, body = _refusal(exc)
         return WsExchange(target.url, accepted=False, status=status, refusal=body)
@@ -157,10 +159,12 @@ async def exchange(ctx: ProbeContext[Any]) -> WsExchange:
         ctx.phase = f"waiting for the reply from {where(target.url)}"
         sent_at = time.monotonic()
         await ws.send(target.send)
-        wait = max(deadline - CLOSE_WAIT_S - time.monotonic(), 0.1)  # leave time for the close handshake
+        wait = ctx.left(reserve=0.2 + CLOSE_WAIT_S, floor=0.1)  # leave time for the close handshake
         try:
             message = await asyncio.wait_for(ws.recv(), wait)
-            result.reply_ms = (time.monotonic() - sent_at) * 1000
+            result.replied_at = time.monotonic()
+            result.sent_at = sent_at
+            result.reply_ms = (result.replied_at - sent_at) * 1000
             result.reply = message if isinstance(message, str) else bytes(message).decode("utf-8", "replace")
         except (TimeoutError, asyncio.TimeoutError):
             result.reply_problem = f"no reply within {wait:.1f} s"
@@ -174,6 +178,28 @@ async def exchange(ctx: ProbeContext[Any]) -> WsExchange:
     return result
 
 
+async def reply_latency(ctx: ProbeContext[Any]) -> LatencyReading:
+    """The reply latency (message sent to reply received) in samples the engine vouches for.
+
+    Each sample is a full exchange of its own. After the target's synthetic exchange: when that one
+    was refused or got no reply, there is nothing to time and the reading is empty (the exchange's
+    own checks say why).
+    """
+    target: WebSocketTarget = ctx.target
+    first: WsExchange = await ctx.depend("websocket_exchange")
+    reading = LatencyReading(what=f"the reply from {target.url}", wanted=0)
+    if not first.accepted or first.reply_ms is None:
+        return reading
+
+    async def one() -> Timed:
+        got = await exchange(ctx)
+        if not got.accepted or got.reply_ms is None:
+            raise ProbeTimeout(f"{where(target.url)}: no reply to time ({got.reply_problem or got.handshake})")
+        return Timed(got.sent_at, got.replied_at)
+
+    return await sample_latency(ctx, one, host=where(target.url), what=f"the reply from {target.url}")
+
+
 async def connection_cap(ctx: ProbeContext[Any]) -> WsCapTest:
     """Open connections one by one up to ``connection_cap + 1``, holding them; then close them all.
 
@@ -185,6 +211,7 @@ async def connection_cap(ctx: ProbeContext[Any]) -> WsCapTest:
     # The synthetic exchange goes first: while this test holds the cap, it would be refused too. An
     # unreachable endpoint errors here with the exchange's cause; a refused handshake is its check's business.
     await ctx.depend("websocket_exchange")
+    await ctx.after("websocket_reply_latency")  # its samples would be refused by the held connections
     cap = int(target.connection_cap or 0)
     url = _url(target)
     opened: list[ClientConnection] = []

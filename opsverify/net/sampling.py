@@ -1,0 +1,178 @@
+"""Latency readings the engine can vouch for: several samples, each taken while the loop was quiet.
+
+A latency check is judged on a :class:`LatencyReading`, not on the request the other checks of the
+target share. The reading is a short second pass, for the latency-judged targets only:
+
+- samples to one host are taken a few at a time (``per_host``, default 4), so 300 targets behind one
+  load balancer are measured under their normal load, not under a flood the checker made;
+- before each sample the sampler waits until the engine's loop runs on time; each sample records the
+  worst loop lag seen while it was taken (:mod:`opsverify.net.lag`), and one taken while the loop ran
+  more than ``trust_ms`` late is not trusted and is taken again (up to ``count`` more attempts);
+- the reading is the median of the trusted samples (``count`` of them, default 3), with every sample,
+  the spread and the phases of the median one kept for the reports.
+
+Lag only ever adds to a measured time, so an untrusted sample is still an upper bound: the checks pass
+on it when even that bound is within budget, and otherwise report the checker as overloaded (an error
+naming the lag), never a failure that blames the service.
+
+Example::
+
+    reading = await sample_latency(ctx, lambda: request(ctx, "GET", url).timing_only(), host=where, what="GET /healthz")
+    reading.value_ms, reading.trusted, reading.samples
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opsverify.errors import CouldNotVerify
+
+DEFAULT_COUNT = 3
+DEFAULT_PER_HOST = 4
+DEFAULT_TRUST_MS = 3.0
+TIMED_AT_ONCE = 16  # latency samples in flight at once, whatever the hosts
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How latency samples are taken (``--latency-samples``, ``--latency-per-host``)."""
+
+    count: int = DEFAULT_COUNT
+    per_host: int = DEFAULT_PER_HOST
+    trust_ms: float = DEFAULT_TRUST_MS
+
+
+@dataclass
+class Sample:
+    """One timed exchange: its duration, its phases, and how late the checker's loop ran meanwhile."""
+
+    ms: float
+    lag_ms: float
+    trusted: bool
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class LatencyReading:
+    """A latency judged on several samples; ``value_ms`` is the median of the trusted ones."""
+
+    what: str
+    wanted: int
+    samples: list[Sample] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def trusted(self) -> list[Sample]:
+        return [s for s in self.samples if s.trusted]
+
+    @property
+    def vouched(self) -> bool:
+        """At least one sample was taken while the loop ran on time."""
+        return bool(self.trusted)
+
+    def _used(self) -> list[Sample]:
+        return self.trusted or self.samples
+
+    @property
+    def value_ms(self) -> float:
+        """Median of the trusted samples; without any, the median of all (an upper bound)."""
+        return float(statistics.median(s.ms for s in self._used()))
+
+    @property
+    def spread_ms(self) -> float:
+        used = [s.ms for s in self._used()]
+        return max(used) - min(used)
+
+    @property
+    def worst_lag_ms(self) -> float:
+        return max((s.lag_ms for s in self.samples), default=0.0)
+
+    def detail(self) -> dict[str, Any]:
+        """What the reports keep of the reading (``measured[].detail`` in summary.json)."""
+        used = self._used()
+        middle = sorted(used, key=lambda s: s.ms)[len(used) // 2]
+        return {
+            "samples_ms": [round(s.ms, 2) for s in self.samples],
+            "trusted": len(self.trusted),
+            "count": len(self.samples),
+            "spread_ms": round(self.spread_ms, 2),
+            "checker_lag_ms": [round(s.lag_ms, 2) for s in self.samples],
+            "phases": middle.phases,
+            **({"problems": self.problems} if self.problems else {}),
+        }
+
+
+@dataclass
+class Timed:
+    """What one sample function returns: when the exchange was on the wire and its phases."""
+
+    start: float
+    end: float
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ms(self) -> float:
+        return (self.end - self.start) * 1000
+
+
+class _Limits:
+    """Per-host and overall limits of latency samples in flight (one set per engine)."""
+
+    def __init__(self, per_host: int) -> None:
+        self.per_host = per_host
+        self.hosts: dict[str, asyncio.Semaphore] = {}
+        self.overall = asyncio.Semaphore(TIMED_AT_ONCE)
+
+    def host(self, host: str) -> asyncio.Semaphore:
+        if host not in self.hosts:
+            self.hosts[host] = asyncio.Semaphore(self.per_host)
+        return self.hosts[host]
+
+
+async def sample_latency(
+    ctx: Any, take: Callable[[], Awaitable[Timed]], *, host: str, what: str, count: int | None = None,
+    seed: Timed | None = None,
+) -> LatencyReading:
+    """Take ``count`` trusted samples of ``take()`` against ``host`` (see the module's docstring).
+
+    ``seed`` is an exchange the probe already timed (its functional one): it counts as a sample,
+    trusted or not by the loop's lag at the time like any other. The first sample's error (refused,
+    timeout) is raised; a later one ends the sampling, and the reading keeps it in ``problems``.
+    """
+    settings: SamplingSettings = getattr(ctx.engine, "sampling", SamplingSettings())
+    wanted = count or settings.count
+    reading = LatencyReading(what=what, wanted=wanted)
+    limits: _Limits = ctx.engine.resource("net.sampling.limits", lambda: _Limits(settings.per_host))
+    lag = ctx.engine.lag
+    bound = settings.trust_ms / 1000
+    if seed is not None:
+        await lag.covered(seed.end)
+        worst = lag.worst_between(seed.start, seed.end) * 1000
+        reading.samples.append(Sample(seed.ms, worst, worst <= settings.trust_ms, seed.phases))
+    async with ctx.engine.slot_released():  # waiting for quiet is not network work: let the wave run
+        async with limits.host(host), limits.overall:
+            ctx.restart_clock()  # the wait for a turn was the checker's rationing, not the peer's time
+            attempts = 0
+            while len(reading.trusted) < wanted and attempts < 2 * wanted:
+                if reading.samples and ctx.remaining() <= 0:
+                    break
+                share = ctx.hard_remaining() / (2 * wanted - attempts + 1)  # every attempt gets its turn
+                await lag.quiet(bound, until=time.monotonic() + max(min(ctx.timeout, share), 0.05))
+                attempts += 1
+                ctx.phase = f"latency sample {attempts} of {what}"
+                try:
+                    timed = await take()
+                except CouldNotVerify as exc:
+                    if not reading.samples:
+                        raise
+                    reading.problems.append(str(exc))
+                    break
+                await lag.covered(timed.end)
+                worst = lag.worst_between(timed.start, timed.end) * 1000
+                reading.samples.append(Sample(timed.ms, worst, worst <= settings.trust_ms, timed.phases))
+    return reading
