@@ -108,6 +108,7 @@ class ProbeContext(Generic[T]):
     phase: str = "waiting for an answer"
     started: float = field(default_factory=time.monotonic)
     _debt0: float = 0.0
+    held: bool = False  # waiting for a turn the checker rations: its timeout is not running
 
     @property
     def deadline(self) -> float:
@@ -134,11 +135,16 @@ class ProbeContext(Generic[T]):
         """Wall-clock seconds left before the engine gives up on this probe whatever the loop's lag."""
         return self.started + self.timeout * HARD_FACTOR + HARD_EXTRA_S - time.monotonic()
 
+    def hold(self) -> None:
+        """Stop the timeout while the probe waits for a turn the checker rations (latency samples to
+        one host): that wait is the checker's, not the peer's. :meth:`restart_clock` ends it."""
+        self.held = True
+
     def restart_clock(self) -> None:
-        """Count the timeout from now: for a probe that waited for a turn the checker rations (latency
-        samples to one host), since that wait is the checker's, not the peer's."""
+        """Count the timeout from now (after :meth:`hold`, once the probe has its turn)."""
         self.started = time.monotonic()
         self._debt0 = self.engine.lag.debt()
+        self.held = False
 
     async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking library call in the engine's worker threads."""
@@ -401,7 +407,7 @@ class Engine:
         task = asyncio.ensure_future(request.fn(ctx))
         try:
             while True:
-                wait = min(ctx.remaining() + GRACE_S, ctx.hard_remaining())
+                wait = ctx.timeout if ctx.held else min(ctx.remaining() + GRACE_S, ctx.hard_remaining())
                 if wait > 0:
                     done, _ = await asyncio.wait({task}, timeout=wait)
                     if done:

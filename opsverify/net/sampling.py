@@ -155,6 +155,7 @@ async def sample_latency(
         worst = lag.worst_between(seed.start, seed.end) * 1000
         reading.samples.append(Sample(seed.ms, worst, worst <= settings.trust_ms, seed.phases))
     async with ctx.engine.slot_released():  # waiting for quiet is not network work: let the wave run
+        ctx.hold()
         async with limits.host(host), limits.overall:
             ctx.restart_clock()  # the wait for a turn was the checker's rationing, not the peer's time
             attempts = 0
@@ -172,7 +173,15 @@ async def sample_latency(
                         raise
                     reading.problems.append(str(exc))
                     break
-                await lag.covered(timed.end)
-                worst = lag.worst_between(timed.start, timed.end) * 1000
-                reading.samples.append(Sample(timed.ms, worst, worst <= settings.trust_ms, timed.phases))
+                await _judge(lag, [timed], reading, settings.trust_ms)
     return reading
+
+
+async def _judge(lag: Any, pending: list[Timed], reading: LatencyReading, trust_ms: float) -> None:
+    """Record the samples in ``pending`` with the loop's worst lag while each was taken."""
+    if pending:
+        await lag.covered(max(t.end for t in pending))
+    for timed in pending:
+        worst = lag.worst_between(timed.start, timed.end) * 1000
+        reading.samples.append(Sample(timed.ms, worst, worst <= trust_ms, timed.phases))
+    pending.clear()
