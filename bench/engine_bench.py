@@ -4,6 +4,7 @@ One run, one machine, ratios only (never a timed assertion in tests)::
 
     .venv/bin/python bench/engine_bench.py            # N=300 targets, 100 ms answers, RSS at N=1000
     .venv/bin/python bench/engine_bench.py --n 100 --delay-ms 50 --rss-n 0
+    .venv/bin/python bench/engine_bench.py --busy-core   # while another process keeps a core busy
 
 It starts a local HTTP server that answers every request after ``--delay-ms`` and serves many
 connections, writes an environment with N ``http:`` targets on it, and measures wall time and peak RSS
@@ -134,8 +135,9 @@ def floor_argv(directory: Path, checks: int, reports: Path) -> list[str]:
 
 
 def raw_argv(port: int, n: int) -> list[str]:
-    # a client per request: httpcore's shared pool is far slower with hundreds in flight (see
-    # opsverify/probes/http.py), and the raw limit should be the fastest httpx can do
+    # a client per request: httpcore's pool work grows with the square of the requests in flight
+    # (opsverify.net.http shares clients of bounded load instead), and the raw limit should be the
+    # fastest httpx can do
     code = textwrap.dedent(f"""
         import asyncio, httpx
         tls = httpx.create_ssl_context()  # built once and shared, as the engine does
@@ -174,6 +176,8 @@ def main() -> None:
     parser.add_argument("--rss-n", type=int, default=1000, help="targets for the RSS run (0: skip)")
     parser.add_argument("--all-http-checks", action="store_true",
                         help="run every HTTP check of each target (3 per target) instead of the one health check")
+    parser.add_argument("--busy-core", action="store_true",
+                        help="keep one core busy with another process during every measurement (a shared CI runner)")
     args = parser.parse_args()
 
     port, hole_port = free_port(), free_port()
@@ -181,6 +185,7 @@ def main() -> None:
     hole = blackhole(hole_port)
     select = ALL_HTTP_CHECKS if args.all_http_checks else HEALTH_CHECK
     results: dict[str, Measure] = {}
+    hog = subprocess.Popen([PY, "-c", "while True: pass"]) if args.busy_core else None
     try:
         with tempfile.TemporaryDirectory(prefix="opsverify-bench-") as tmp_name:
             tmp = Path(tmp_name)
@@ -201,10 +206,13 @@ def main() -> None:
     finally:
         server.terminate()
         hole.terminate()
+        if hog is not None:
+            hog.kill()
 
     cpu = os.cpu_count()
     print(f"\nopsverify engine benchmark — N={args.n} targets x {checks // max(args.n, 1)} checks = {checks} checks, "
-          f"server delay {args.delay_ms:g} ms, {cpu} CPUs, Python {sys.version.split()[0]}\n")
+          f"server delay {args.delay_ms:g} ms, {cpu} CPUs, Python {sys.version.split()[0]}"
+          f"{', one core kept busy by another process' if args.busy_core else ''}\n")
     print(f"{'run':<40} {'wall s':>8} {'peak RSS MB':>12} {'exit':>5}  last line")
     for m in results.values():
         print(f"{m.name:<40} {m.wall_s:>8.2f} {m.rss_mb:>12.0f} {m.code:>5}  {m.note}")

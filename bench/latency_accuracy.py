@@ -140,8 +140,8 @@ def main() -> None:
                             check=True).stdout.strip().splitlines()[-1]
     server, port_text = start([PY, "-m", "tests.delay_server", "--port", "0"])
     port = int(port_text)
-    hog = subprocess.Popen([PY, "-c", "while True: pass"]) if args.busy_core else None
     rows: list[tuple[int, list[Reading]]] = []
+    hog: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory(prefix="opsverify-accuracy-") as tmp_name:
         tmp = Path(tmp_name)
         config = tmp / "blackbox.yml"
@@ -155,6 +155,7 @@ def main() -> None:
         exporter = subprocess.Popen([binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{bb_port}"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
+            hog = subprocess.Popen([PY, "-c", "while True: pass"]) if args.busy_core else None
             time.sleep(1.0)
             slow = f"http://127.0.0.1:{port}/delay/50/curl"
             opsverify(tmp, port, 10)  # warm-up: bytecode caches, as a user has them

@@ -265,3 +265,22 @@ def test_a_probe_stalled_by_its_peer_still_times_out_on_time_while_the_loop_is_q
         assert time.monotonic() - started < 0.5 + 0.5 + 0.5  # timeout + the engine's grace + slack
     finally:
         engine.shutdown()
+
+
+def test_the_loop_lag_monitor_sees_a_blocked_loop_in_the_window_of_a_sample():
+    from opsverify.net.lag import LoopLag
+
+    async def main():
+        lag = LoopLag(in_flight=lambda: 1)
+        lag.start(asyncio.get_running_loop())
+        await asyncio.sleep(0.02)
+        t0 = time.monotonic()
+        time.sleep(0.05)  # the checker's own work holding the loop while a sample is on the wire
+        t1 = time.monotonic()
+        await lag.covered(t1)
+        seen, debt = lag.worst_between(t0, t1), lag.debt()
+        lag.stop()
+        return seen, debt
+
+    seen, debt = asyncio.run(main())
+    assert seen >= 0.04 and debt >= 0.04, (seen, debt)

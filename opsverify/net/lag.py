@@ -27,7 +27,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import bisect
 import time
 from collections import deque
 from collections.abc import Callable
@@ -117,15 +116,16 @@ class LoopLag:
 
     def worst_between(self, t0: float, t1: float) -> float:
         """The worst lateness of the ticks that ran from ``t0`` up to the first one after ``t1``."""
-        times = list(self._times)
-        lates = list(self._lates)
-        lo = bisect.bisect_left(times, t0)
-        hi = bisect.bisect_right(times, t1)
-        window = lates[lo : hi + 1]
-        worst = max(window) if window else 0.0
-        if hi >= len(times):  # no tick after t1 yet: the overdue one counts
-            worst = max(worst, self.pending())
-        return worst
+        worst = 0.0
+        after: float | None = None  # the lateness of the first tick after t1
+        for at, late in zip(reversed(self._times), reversed(self._lates)):  # recent ones first
+            if at > t1:
+                after = late
+                continue
+            if at < t0:
+                break
+            worst = max(worst, late)
+        return max(worst, after if after is not None else self.pending())
 
     # -- waiting (on the loop) ------------------------------------------------------------------
     async def next_tick(self) -> None:
