@@ -106,9 +106,10 @@ class Expect:
     ) -> None:
         """Judge a latency reading (median of samples the engine vouches for) against ``threshold``.
 
-        Without a single trusted sample (the checker's loop lagged through all of them), the reading
-        is only an upper bound: within ``critical`` it still passes (the service was at least that
-        fast), past it the check errors with :class:`CheckerOverloaded` instead of blaming the service.
+        Without a single trusted sample (the checker's loop lagged through all of them) the reading
+        only bounds the truth: it passes when even the upper bound is within ``critical``, fails
+        when even the lower bound (the lag taken off) is past it, and otherwise errors with
+        :class:`CheckerOverloaded` instead of blaming the service.
         """
         __tracebackhide__ = True
         limit = _threshold(threshold)
@@ -116,15 +117,22 @@ class Expect:
         if reading.vouched:
             self._judge(value, limit, what, "ms", action, "at_most", detail=reading.detail())
             return
-        detail = {**reading.detail(), "upper_bound": True}
+        lower = round(reading.lower_ms, 2)
+        lag = f"the checker's loop ran up to {reading.worst_lag_ms:,.0f} ms late during each sample"
         if value <= limit.critical:
-            self.record(what, value, unit="ms", threshold=limit, level="ok", detail=detail)
+            self.record(what, value, unit="ms", threshold=limit, level="ok", detail={**reading.detail(), "bound": "upper"})
             return
+        if lower > limit.critical:
+            self.record(what, lower, unit="ms", threshold=limit, level="critical",
+                        detail={**reading.detail(), "bound": "lower"})
+            held = f"up to {reading.worst_held_ms:,.0f} ms of each sample was the checker's own loop running late"
+            self.fail(expected=f"{what} <= {_fmt(limit.critical, 'ms')}",
+                      actual=f"at least {_fmt(lower, 'ms')} ({held}, not counted)", action=action)
         raise CheckerOverloaded(
-            f"{self.label}: the checker was overloaded: its event loop ran up to {reading.worst_lag_ms:,.0f} ms "
-            f"late during each of {len(reading.samples)} samples of {reading.what} (read {_fmt(value, 'ms')}, "
-            f"budget {_fmt(limit.critical, 'ms')}), so nothing is known about the service's latency — rerun with "
-            "fewer probes at once (--probe-concurrency) or on a less busy machine"
+            f"{self.label}: the checker was overloaded: {lag} of {len(reading.samples)} samples of {reading.what} "
+            f"(read {_fmt(lower, 'ms')} to {_fmt(value, 'ms')}, budget {_fmt(limit.critical, 'ms')}), so it cannot "
+            "tell whether the service is within budget — rerun with fewer probes at once (--probe-concurrency) "
+            "or on a less busy machine"
         )
 
     def _judge(

@@ -72,7 +72,7 @@ def test_a_service_is_read_at_its_own_latency_among_300_instant_ones_while_a_cor
         (r["target"], r["outcome"], r["message"]) for r in run.records if r["outcome"] != "passed"][:5]
     reading = _measured(run, "slow-200")
     assert 195 <= reading["value"] < 400, reading
-    assert reading["detail"]["trusted"] >= 3 and reading["detail"]["phases"]["processing_ms"] >= 195, reading
+    assert reading["detail"]["trusted"] >= 1 and reading["detail"]["phases"]["processing_ms"] >= 195, reading
     instant = sorted(_measured(run, f"instant-{i:03d}")["value"] for i in range(300))
     assert instant[-1] < 100, instant[-10:]
     assert run.outcome(LATENCY, "slow-600") == "failed"
@@ -128,11 +128,11 @@ HOG = textwrap.dedent("""
 
     @probe_fixture("http", name="loop_hog")
     async def loop_hog(ctx):
-        '''Keeps the engine's loop busy in 30 ms bursts: a checker overloaded by its own work.'''
+        '''Keeps the engine's loop busy in bursts: a checker overloaded by its own work.'''
         end = time.monotonic() + 20
         while time.monotonic() < end:
-            time.sleep(0.03)
-            await asyncio.sleep(0.001)
+            time.sleep(BURST_S)
+            await asyncio.sleep(PAUSE_S)
 
 
     @pytest.mark.runbook("platform#http-status")
@@ -146,7 +146,7 @@ def test_an_overloaded_checker_errors_naming_itself_not_the_service(run_suite, d
     budget is timed: every sample is late by the checker's own work, so the check is an error that
     names the checker and its lag — never a failure that blames the service."""
     hog = tmp_path / "test_hog.py"
-    hog.write_text(HOG)
+    hog.write_text(HOG.replace("BURST_S", "0.03").replace("PAUSE_S", "0.001"))
     url = f"http://127.0.0.1:{delay_server}/fast"
     env = {"http": [{"name": "instant", "url": url, "timeout_s": 2, "max_latency_ms": 10},
                     {"name": "noisy", "url": url, "timeout_s": 10}]}  # the hog's target: it outlasts the sampling
@@ -158,3 +158,24 @@ def test_an_overloaded_checker_errors_naming_itself_not_the_service(run_suite, d
     assert record["message"].startswith("CheckerOverloaded: "), record["message"]
     assert "the checker was overloaded" in record["message"] and "late" in record["message"], record["message"]
     assert "expected response time" not in record["message"]
+
+
+def test_a_slow_service_still_fails_on_what_it_took_at_least_while_the_checker_lags(
+    run_suite, delay_server: int, tmp_path: Path
+) -> None:
+    """The loop is held 10 ms in every 100 ms while a 600 ms endpoint with a 400 ms budget is timed:
+    no sample is taken on a quiet loop, but even with all the loop's lag taken off each took over
+    400 ms, so the check fails, saying it took at least that (not a checker-overloaded error)."""
+    hog = tmp_path / "test_hog.py"
+    hog.write_text(HOG.replace("BURST_S", "0.01").replace("PAUSE_S", "0.09"))
+    url = f"http://127.0.0.1:{delay_server}"
+    env = {"http": [{"name": "slow", "url": f"{url}/delay/600/x", "timeout_s": 5, "max_latency_ms": 400},
+                    {"name": "noisy", "url": f"{url}/fast", "timeout_s": 10}]}
+    run = run_suite(env, "-p", "opsverify.plugin", "-p", "fixtures.http",
+                    "-k", f"({LATENCY} and slow) or (hogged and noisy)",
+                    paths=[str(hog), "checks/test_http.py"], timeout=120)
+    record = run.record(LATENCY, "slow")
+    assert record["outcome"] == "failed", (record["message"], record["measured"])
+    assert record["message"].startswith("selftest-slow: expected response time <= 400 ms, got at least "), record
+    (measured,) = record["measured"]
+    assert measured["detail"]["bound"] == "lower" and 400 < measured["value"] < 650, measured

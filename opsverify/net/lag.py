@@ -116,7 +116,15 @@ class LoopLag:
 
     def worst_between(self, t0: float, t1: float) -> float:
         """The worst lateness of the ticks that ran from ``t0`` up to the first one after ``t1``."""
-        worst = 0.0
+        return self._window(t0, t1)[0]
+
+    def total_between(self, t0: float, t1: float) -> float:
+        """All the lateness of those ticks (a late one counted with the timer's noise): how long the
+        loop was held, as its timer saw it, while something between ``t0`` and ``t1`` waited on it."""
+        return self._window(t0, t1)[1]
+
+    def _window(self, t0: float, t1: float) -> tuple[float, float]:
+        worst = total = 0.0
         after: float | None = None  # the lateness of the first tick after t1
         for at, late in zip(reversed(self._times), reversed(self._lates)):  # recent ones first
             if at > t1:
@@ -125,7 +133,9 @@ class LoopLag:
             if at < t0:
                 break
             worst = max(worst, late)
-        return max(worst, after if after is not None else self.pending())
+            total += late + NOISE_S if late > 0 else 0.0
+        last = after if after is not None else self.pending()
+        return max(worst, last), total + (last + NOISE_S if last > 0 else 0.0)
 
     # -- waiting (on the loop) ------------------------------------------------------------------
     async def next_tick(self) -> None:

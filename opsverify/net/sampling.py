@@ -11,9 +11,10 @@ target share. The reading is a short second pass, for the latency-judged targets
 - the reading is the median of the trusted samples (``count`` of them, default 3), with every sample,
   the spread and the phases of the median one kept for the reports.
 
-Lag only ever adds to a measured time, so an untrusted sample is still an upper bound: the checks pass
-on it when even that bound is within budget, and otherwise report the checker as overloaded (an error
-naming the lag), never a failure that blames the service.
+Lag only ever adds to a measured time, so an untrusted sample still bounds the truth: it took at most
+its measured time and at least that time less the loop's lag. Without a trusted sample the checks pass
+when even the upper bound is within budget, fail when even the lower bound is past it, and otherwise
+report the checker as overloaded (an error naming the lag), never a failure that blames the service.
 
 Example::
 
@@ -52,9 +53,10 @@ class Sample:
     """One timed exchange: its duration, its phases, and how late the checker's loop ran meanwhile."""
 
     ms: float
-    lag_ms: float
+    lag_ms: float  # the worst lateness of the loop while it was taken
     trusted: bool
     phases: dict[str, float] = field(default_factory=dict)
+    held_ms: float = 0.0  # all the time the loop was held meanwhile (what may be the checker's, not the peer's)
 
 
 @dataclass
@@ -84,9 +86,18 @@ class LatencyReading:
         return float(statistics.median(s.ms for s in self._used()))
 
     @property
+    def lower_ms(self) -> float:
+        """Median of what each sample took at least: its time less all the loop's lag while it ran."""
+        return float(statistics.median(max(0.0, s.ms - s.held_ms) for s in self.samples))
+
+    @property
     def spread_ms(self) -> float:
         used = [s.ms for s in self._used()]
         return max(used) - min(used)
+
+    @property
+    def worst_held_ms(self) -> float:
+        return max((s.held_ms for s in self.samples), default=0.0)
 
     @property
     def worst_lag_ms(self) -> float:
@@ -102,6 +113,7 @@ class LatencyReading:
             "count": len(self.samples),
             "spread_ms": round(self.spread_ms, 2),
             "checker_lag_ms": [round(s.lag_ms, 2) for s in self.samples],
+            "checker_held_ms": [round(s.held_ms, 2) for s in self.samples],
             "phases": middle.phases,
             **({"problems": self.problems} if self.problems else {}),
         }
@@ -151,9 +163,7 @@ async def sample_latency(
     lag = ctx.engine.lag
     bound = settings.trust_ms / 1000
     if seed is not None:
-        await lag.covered(seed.end)
-        worst = lag.worst_between(seed.start, seed.end) * 1000
-        reading.samples.append(Sample(seed.ms, worst, worst <= settings.trust_ms, seed.phases))
+        await _judge(lag, [seed], reading, settings.trust_ms)
     async with ctx.engine.slot_released():  # waiting for quiet is not network work: let the wave run
         ctx.hold()
         async with limits.host(host), limits.overall:
@@ -183,5 +193,6 @@ async def _judge(lag: Any, pending: list[Timed], reading: LatencyReading, trust_
         await lag.covered(max(t.end for t in pending))
     for timed in pending:
         worst = lag.worst_between(timed.start, timed.end) * 1000
-        reading.samples.append(Sample(timed.ms, worst, worst <= trust_ms, timed.phases))
+        held = lag.total_between(timed.start, timed.end) * 1000
+        reading.samples.append(Sample(timed.ms, worst, worst <= trust_ms, timed.phases, held))
     pending.clear()
