@@ -58,7 +58,7 @@ from opsverify.errors import ProbeTimeout, SecretMissing, UnexpectedResponse, Un
 from opsverify.lazy import lazy_module, needs
 from opsverify.net.http import request
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
-from opsverify.net.tls import TlsSettings, base_dir
+from opsverify.net.tls import TlsSettings, base_dir, ssl_context
 
 if TYPE_CHECKING:
     import nats
@@ -292,15 +292,8 @@ def tls_context(target: NatsTarget, base_dir: str | None) -> ssl.SSLContext | No
     """The client TLS context: the target's CA bundle, else the system store (``None``: plain)."""
     if not target.uses_tls:
         return None
-    if target.ca_bundle is None:
-        return ssl.create_default_context()
-    path = Path(os.path.expandvars(os.path.expanduser(target.ca_bundle)))
-    if not path.is_absolute() and base_dir:
-        path = Path(base_dir) / path
-    try:
-        return ssl.create_default_context(cafile=str(path))
-    except (OSError, ssl.SSLError) as exc:
-        raise Unreachable(f"CA bundle {path} cannot be loaded: {exc}") from None
+    ca_bundle = os.path.expanduser(target.ca_bundle) if target.ca_bundle else None
+    return ssl_context(ca_bundle, True, base_dir)
 
 
 class AuthRejected(Exception):

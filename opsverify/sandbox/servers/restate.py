@@ -380,12 +380,18 @@ class RestateServer(ServerProcess):
             return
         self._stopped = True
         atexit.unregister(self.stop)
+        own = self.netns and self.netns != _netns_id("self")
+        # Listed while the namespace is alive: once the server exits, the kernel may hand the same
+        # namespace id to the next server started (another test, another worker), whose processes
+        # a later lookup would then kill.
+        leftovers = pids_in_netns(self.netns) if own else []
         if self.demo is not None:
             self.demo.stop(grace_s=3.0)
         self.process.stop(grace_s=8.0)
         self.proxy.stop(grace_s=3.0)
-        own = self.netns and self.netns != _netns_id("self")
-        for pid in pids_in_netns(self.netns) if own else []:
+        for pid in leftovers:
+            if _netns_id(pid) != self.netns:
+                continue  # already gone (or the id is someone else's now)
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
