@@ -120,7 +120,11 @@ class Expect:
         lower = round(reading.lower_ms, 2)
         lag = f"the checker's loop ran up to {reading.worst_lag_ms:,.0f} ms late during each sample"
         if value <= limit.critical:
-            self.record(what, value, unit="ms", threshold=limit, level="ok", detail={**reading.detail(), "bound": "upper"})
+            warned = limit.warn is not None and lower > limit.warn
+            self.record(what, value, unit="ms", threshold=limit, level="warn" if warned else "ok",
+                        detail={**reading.detail(), "bound": "upper"})
+            if warned:
+                self.warn(f"{what} is at least {_fmt(lower, 'ms')}, past the warning level {_fmt(limit.warn or 0, 'ms')}")
             return
         if lower > limit.critical:
             self.record(what, lower, unit="ms", threshold=limit, level="critical",

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from opsverify.engine import Engine, ProbeKey, ProbeRequest
+from opsverify.engine import HARD_EXTRA_S, HARD_FACTOR, Engine, ProbeKey, ProbeRequest
 from opsverify.errors import ProbeCrashed, ProbeTimeout, Unreachable
 
 STATUS = "test_endpoint_returns_expected_status"
@@ -61,7 +61,7 @@ def test_a_probe_that_never_answers_is_a_timeout_error_naming_its_phase():
         await asyncio.Event().wait()
 
     try:
-        with pytest.raises(ProbeTimeout, match=r"no answer within 0.3 s \(waiting for the TLS handshake\)"):
+        with pytest.raises(ProbeTimeout, match=r"no answer within 0.3 s \(waiting for the TLS handshake[);]"):
             engine.result(ProbeKey("p", "e", "t"), _request(stalls, timeout=0.3))
     finally:
         engine.shutdown()
@@ -262,7 +262,7 @@ def test_a_probe_stalled_by_its_peer_still_times_out_on_time_while_the_loop_is_q
         started = time.monotonic()
         with pytest.raises(ProbeTimeout, match=r"no answer within 0.5 s"):
             engine.result(ProbeKey("p", "e", "t"), _request(stalls, timeout=0.5))
-        assert time.monotonic() - started < 0.5 + 0.5 + 0.5  # timeout + the engine's grace + slack
+        assert time.monotonic() - started < 0.5 * HARD_FACTOR + HARD_EXTRA_S  # however busy the machine
     finally:
         engine.shutdown()
 

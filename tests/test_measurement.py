@@ -76,9 +76,13 @@ def test_a_service_is_read_at_its_own_latency_among_300_instant_ones_while_a_cor
     instant = sorted(_measured(run, f"instant-{i:03d}")["value"] for i in range(300))
     assert instant[-1] < 100, instant[-10:]
     assert run.outcome(LATENCY, "slow-600") == "failed"
-    message = run.message(LATENCY, "slow-600")
-    assert message.startswith("selftest-slow-600: expected response time <= 400 ms, got 6"), message
-    assert 595 <= _measured(run, "slow-600")["value"] < 1000
+    message, slow = run.message(LATENCY, "slow-600"), _measured(run, "slow-600")
+    if slow["detail"].get("bound") == "lower":  # not one sample on a quiet loop: judged on what it took at least
+        assert message.startswith("selftest-slow-600: expected response time <= 400 ms, got at least "), message
+        assert 400 < slow["value"] < 1000, slow
+    else:
+        assert message.startswith("selftest-slow-600: expected response time <= 400 ms, got 6"), message
+        assert 595 <= slow["value"] < 1000, slow
 
 
 def test_a_healthy_target_next_to_stalled_targets_of_five_other_systems_never_times_out(
@@ -163,13 +167,13 @@ def test_an_overloaded_checker_errors_naming_itself_not_the_service(run_suite, d
 def test_a_slow_service_still_fails_on_what_it_took_at_least_while_the_checker_lags(
     run_suite, delay_server: int, tmp_path: Path
 ) -> None:
-    """The loop is held 10 ms in every 100 ms while a 600 ms endpoint with a 400 ms budget is timed:
+    """The loop is held 10 ms in every 100 ms while a 1.5 s endpoint with a 400 ms budget is timed:
     no sample is taken on a quiet loop, but even with all the loop's lag taken off each took over
     400 ms, so the check fails, saying it took at least that (not a checker-overloaded error)."""
     hog = tmp_path / "test_hog.py"
     hog.write_text(HOG.replace("BURST_S", "0.01").replace("PAUSE_S", "0.09"))
     url = f"http://127.0.0.1:{delay_server}"
-    env = {"http": [{"name": "slow", "url": f"{url}/delay/600/x", "timeout_s": 5, "max_latency_ms": 400},
+    env = {"http": [{"name": "slow", "url": f"{url}/delay/1500/x", "timeout_s": 5, "max_latency_ms": 400},
                     {"name": "noisy", "url": f"{url}/fast", "timeout_s": 10}]}
     run = run_suite(env, "-p", "opsverify.plugin", "-p", "fixtures.http",
                     "-k", f"({LATENCY} and slow) or (hogged and noisy)",
@@ -178,4 +182,4 @@ def test_a_slow_service_still_fails_on_what_it_took_at_least_while_the_checker_l
     assert record["outcome"] == "failed", (record["message"], record["measured"])
     assert record["message"].startswith("selftest-slow: expected response time <= 400 ms, got at least "), record
     (measured,) = record["measured"]
-    assert measured["detail"]["bound"] == "lower" and 400 < measured["value"] < 650, measured
+    assert measured["detail"]["bound"] == "lower" and 400 < measured["value"] < 1600, measured
