@@ -183,10 +183,11 @@ def run_window(session: pytest.Session, items: list[pytest.Item], anchor: pytest
     interrupted = False
     try:
         for number in range(1, plan.samples + 1):
+            at, moment = utc_now(), started  # a sample's time is when its probes started
             if number > 1:
                 time.sleep(max(0.0, started + (number - 1) * plan.interval_s - time.monotonic()))
+                at, moment = utc_now(), time.monotonic()
                 reprobe(ovs, keys)
-            at, moment = utc_now(), time.monotonic()
             for nodeid, seen in evaluate_all(windowed, anchor).items():
                 windows[nodeid].taken.append((number, at, moment, seen))
             bad = sum(1 for w in windows.values() if w.taken[-1][3].outcome in ("failed", "error"))
