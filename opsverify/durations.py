@@ -49,3 +49,23 @@ def judge_duration(expect: Any, seconds: float, threshold: Threshold, *, what: s
                     actual=f"{human_duration(seconds)}{note}")
     if level == "warn" and threshold.warn is not None:
         expect.warn(f"{what} is {human_duration(seconds)}, past the warning level {human_duration(threshold.warn)}{note}")
+
+
+_SUFFIXES = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text``: ``90``, ``10s``, ``500ms``, ``5m``, ``1.5h``; raises ``ValueError`` naming it."""
+    raw = text.strip().lower()
+    number, unit = raw, "s"
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if raw.endswith(suffix):
+            number, unit = raw[: -len(suffix)].strip(), suffix
+            break
+    try:
+        seconds = float(number) * _SUFFIXES[unit]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (examples: 90, 10s, 500ms, 5m, 1h)") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{text!r} is not a positive duration")
+    return seconds

@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import threading
@@ -159,6 +160,7 @@ class ProbeContext(Generic[T]):
         even with ``--probe-concurrency 1``.
         """
         key = ProbeKey(probe, self.key.env, self.key.target, item)
+        self.engine.depends[self.key].add(key)
         future = asyncio.wrap_future(self.engine.submit_registered(key))
         async with self.engine.slot_released():
             return await asyncio.shield(future)
@@ -222,6 +224,7 @@ class Engine:
         self._futures: dict[ProbeKey, concurrent.futures.Future[Any]] = {}
         self._requests: dict[ProbeKey, ProbeRequest] = {}
         self._resources: dict[str, Any] = {}
+        self.depends: collections.defaultdict[ProbeKey, set[ProbeKey]] = collections.defaultdict(set)
         self._closed = False
         self.request_factory: Callable[[ProbeKey], ProbeRequest] | None = None
         self.lag = LoopLag(in_flight=lambda: self.stats.running)
@@ -351,6 +354,21 @@ class Engine:
             return await coro
 
         return asyncio.run_coroutine_threadsafe(wrapped(), loop).result(timeout)
+
+    def forget(self, keys: set[ProbeKey]) -> set[ProbeKey]:
+        """Drop the settled results of ``keys`` and of the probes they depended on, so that the next
+        ``submit`` runs them again (a re-probe); returns every key forgotten. Running ones are kept."""
+        with self._lock:
+            todo, gone = list(keys), set()
+            while todo:
+                key = todo.pop()
+                future = self._futures.get(key)
+                if key in gone or future is None or not future.done():
+                    continue
+                gone.add(key)
+                del self._futures[key]
+                todo.extend(self.depends.pop(key, ()))
+            return gone
 
     def is_submitted(self, key: ProbeKey) -> bool:
         with self._lock:

@@ -11,7 +11,8 @@ Hierarchy::
     │   ├── CheckerOverloaded      the checker itself was too busy to take a reading it can vouch for
     │   ├── SecretMissing          a secret reference points at nothing
     │   ├── UnexpectedResponse     the system answered, but not in a shape we can read
-    │   └── ProbeCrashed           a probe raised something we did not expect (a bug or an odd library)
+    │   ├── ProbeCrashed           a probe raised something we did not expect (a bug or an odd library)
+    │   └── WindowErrored          an analysis window's samples errored too often in a row (or all of them)
     └── CheckFailed (also AssertionError)  the system is NOT as expected         → outcome "failed"
 
 Library exceptions are translated at the boundary (``raise Unreachable(...) from exc``), so that
@@ -70,6 +71,11 @@ class UnexpectedResponse(CouldNotVerify):
 
 class ProbeCrashed(CouldNotVerify):
     """A probe raised an exception opsverify did not translate: reported as an error, one line."""
+
+
+class WindowErrored(CouldNotVerify):
+    """An analysis window (``--samples``) saw its consecutive-error limit reached, or no sample saw the
+    system at all: nothing can be said about it over the window."""
 
 
 class CheckFailed(AssertionError, OpsverifyError):

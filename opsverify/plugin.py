@@ -13,6 +13,7 @@ import gc
 import json
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from opsverify.writers import allure_env, allure_results, summary_json, summary_
 from opsverify.gate import pytest_support as gate_support  # gate (issue 7)
 from opsverify.writers import allure_extras, metrics_prom  # gate (issue 7)
 from opsverify import inventory  # credential inventory (issue 8)
+from opsverify import analysis, waiting
 
 MARKERS = {
     "smoke": "quick post-deploy / on-call checks: `pytest -m smoke --env staging`",
@@ -51,6 +53,7 @@ MARKERS = {
 NOTES_KEY = pytest.StashKey[CheckNotes]()
 SESSION_KEY = pytest.StashKey[OvSession]()
 INTERACTOR_KEY = pytest.StashKey[Any]()
+WAITED_KEY = pytest.StashKey[bool]()
 PROP = "opsverify"
 
 
@@ -75,6 +78,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--phase", default=None, choices=["before", "overlap", "after"],
                     help="credential rotation phase the rotation checks verify "
                     "(overrides the environment file's rotation: block)")
+    waiting.add_options(group)
     # -- gate (issue 7): one-step form `pytest -m predeploy --env staging --gate gates/production.yaml`
     group.addoption("--gate", default=None, metavar="POLICY",
                     help="after the run, judge it with this promotion policy; exit 0 promote, 1 hold, 2 cannot decide")
@@ -124,6 +128,8 @@ def pytest_configure(config: pytest.Config) -> None:
         count=config.getoption("latency_samples"), per_host=config.getoption("latency_per_host")
     )
     config.stash[SESSION_KEY] = session
+    waiting.configure(config)
+    analysis.configure(config, session.environments)
     if not config.pluginmanager.has_plugin("opsverify-short-reports"):
         config.pluginmanager.register(ShortReports(), "opsverify-short-reports")
     if _wants_checks(config) and not config.getoption("no_reports") and not config.option.collectonly:
@@ -286,7 +292,13 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     config = session.config
     if config.option.collectonly or _is_controller(config) or _is_worker(config):
         return
+    started = time.monotonic()
     ov(config).prefetch(session.items)
+    if analysis.wait_or_window(session, session.items, session.items[0] if session.items else None, started):
+        from _pytest.main import pytest_runtestloop as report_every_check
+
+        report_every_check(session)
+        raise session.Interrupted("the wait was interrupted (Ctrl-C): each check reports its last outcome")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -305,7 +317,11 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             owned += [items[i] for i in pending if isinstance(i, int) and i < len(items)]
         except Exception:  # noqa: BLE001 - xdist internals: prefetching is an optimisation only
             pass
+    started = time.monotonic()
     ov(config).prefetch(owned)
+    if not config.stash.get(WAITED_KEY, False):
+        config.stash[WAITED_KEY] = True
+        analysis.wait_or_window(item.session, owned, item, started)
 
 
 def _worker_interactor(config: pytest.Config) -> Any:
@@ -492,6 +508,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "facts": notes.facts,
         "safety": safety,
         "severity": severity.args[0] if severity and severity.args else None,
+        **waiting.record_fields(item),
+        **analysis.record_fields(item),
     }
     report.user_properties.append((PROP, json.dumps(REDACTOR.redact_obj(blob))))
 
@@ -512,6 +530,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for key in ("env", "target", "item", "system", "markers", "runbook", "safety", "severity"):
         setattr(record, key, blob[key])
     record.measured = blob["measured"]
+    for key in ("attempts", "green_at", "green_after_s", "window"):
+        if key in blob:
+            setattr(record, key, blob[key])
     record.warnings = blob["warnings"]
     kind = blob["kind"]
     if kind in ("failed", "error", "skipped") and record.outcome in ("passed",):
@@ -567,6 +588,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         phase=ovs.phase_summary(),
         run_id=str(uuid.uuid4()),
         credentials=[c.to_dict() for c in inventory.collect(ovs, settled_only=True)],  # issue 8
+        wait=config.stash.get(waiting.RUN_KEY, None),
+        analysis=config.stash.get(analysis.RUN_KEY, None),
     )
     out = reports_dir(config)
     summary_json.write(out / "summary.json", run, records)

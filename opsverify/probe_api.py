@@ -55,7 +55,11 @@ def probe_fixture(
         spec = ProbeSpec(fixture_name, section, fn, per_item or each is not None, each)
         PROBES[fixture_name] = spec
 
-        def probe_result(ov_case: Any, ov_session: Any) -> Any:
+        def probe_result(request: pytest.FixtureRequest, ov_case: Any, ov_session: Any) -> Any:
+            from opsverify.analysis import judged
+
+            if judged(request.node):
+                return None  # reported with its analysis window's verdict: its body does not run again
             return ov_session.probe_result(spec, ov_case)
 
         probe_result.__doc__ = fn.__doc__

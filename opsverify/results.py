@@ -53,6 +53,10 @@ class CheckRecord:
     safety: str = "read_only"
     severity: str | None = None
     phase: str | None = None
+    attempts: int = 1  # evaluations under --until-pass (1 otherwise)
+    green_at: str | None = None  # UTC time it was first seen passing in a --until-pass wait
+    green_after_s: float | None = None  # seconds into the wait it was first seen passing
+    window: dict[str, Any] | None = None  # an analysis window: samples, interval, limits, each sample's outcome
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +80,8 @@ class RunInfo:
     phase: str | None = None
     run_id: str = ""
     credentials: list[dict[str, Any]] = field(default_factory=list)  # opsverify.inventory rows the run read
+    wait: dict[str, Any] | None = None  # --until-pass: deadline, interval, attempts, how it ended
+    analysis: dict[str, Any] | None = None  # --samples / analysis: the window every read-only check was judged on
 
 
 def utc_now() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from opsverify.sandbox.pki import CertificateAuthority
 from opsverify.sandbox.process import ManagedProcess, free_port
-from tests.harness import SuiteRun, run_checks
+from tests.harness import ROOT, SuiteRun, run_checks
 
 
 @pytest.fixture
@@ -136,3 +137,25 @@ def recorder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorder]:
 def fresh_recorder(recorder: Recorder) -> Recorder:
     recorder.reset()
     return recorder
+
+
+class Flaky:
+    """The flaky server: every ``url`` gets a fresh path, so tests sharing it never share its state."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}?run={uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="module")
+def flaky(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flaky]:
+    """A real HTTP server that turns healthy after a while, never does, or is slow for one burst."""
+    tmp = tmp_path_factory.mktemp("flaky")
+    port = free_port()
+    proc = ManagedProcess.start([sys.executable, "-m", "tests.flaky_server", "--port", str(port)],
+                                log_path=tmp / "flaky.log", name="flaky", cwd=ROOT)
+    proc.wait_for_port("127.0.0.1", port)
+    yield Flaky(port)
+    proc.stop()

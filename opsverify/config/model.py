@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, create_model, model_validator
 
+from opsverify.config.analysis import Analysis
 from opsverify.config.base import NAME_PATTERN, SECTIONS, Safety, Strict, Target
 from opsverify.config.rotation import Rotation
 from opsverify.config.secrets import SecretRef, iter_secret_refs
@@ -93,6 +94,7 @@ class EnvironmentBase(Strict):
     description: str = ""
     defaults: Defaults = Field(default_factory=Defaults)
     rotation: Rotation | None = Field(default=None, description="a credential rotation in progress (see config/rotation.py)")
+    analysis: Analysis | None = Field(default=None, description="judge read-only checks over a window of samples")
     source: str = Field(default="", exclude=True)
 
     @model_validator(mode="after")
@@ -142,7 +144,7 @@ def _discover_sections() -> None:
     import opsverify.config as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in {"base", "model", "secrets", "thresholds", "loader"}:
+        if info.name not in {"base", "model", "secrets", "thresholds", "loader", "analysis"}:
             importlib.import_module(f"opsverify.config.{info.name}")
 
 

@@ -22,7 +22,7 @@ HEADLINE = {
 
 def _problem_line(problem: Problem) -> str:
     record = problem.record
-    if record is None:
+    if record is None or problem.kind == "window":  # a window problem is about the evidence, not the message
         text = problem.text
     else:
         step = record.runbook or {}

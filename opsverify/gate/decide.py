@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from opsverify.gate.policy import Item, Policy, Waiver
+from opsverify.gate.windows import window_problems, window_summary
 from opsverify.results import OUTCOMES, CheckRecord, load_summary
 
 Decision = Literal["promote", "hold", "cannot_decide"]
@@ -54,7 +55,7 @@ def check_matches(pattern: str, record: CheckRecord) -> bool:
 class Problem:
     """One thing that blocks an item (unless waived)."""
 
-    kind: Literal["failed", "error", "skipped", "missing"]
+    kind: Literal["failed", "error", "skipped", "missing", "window"]
     text: str
     check: str
     target: str | None = None
@@ -374,6 +375,8 @@ def _judge_item(
                 f"at least {item.min_checks} required",
                 "*",
             ))
+    if item is not None:
+        problems += window_problems(item, verified, {r.nodeid: _label(r) for r in verified})
     for problem in problems:
         problem.waiver = _waiver_for(problem, active, policy.environment)
     counts = {o: sum(1 for r in records if r.outcome == o) for o in OUTCOMES}
@@ -384,6 +387,9 @@ def _judge_item(
     waived = sum(1 for p in problems if p.waiver is not None)
     if waived:
         parts.append(f"{waived} waived")
+    window = window_summary(item, verified) if item is not None else ""
+    if window:
+        parts.append(window)
     blocking = [p for p in problems if p.waiver is None]
     status: Literal["passed", "failed", "waived"] = "failed" if blocking else "waived" if problems else "passed"
     warnings = [(r, text) for r in records for text in r.warnings]

@@ -68,6 +68,8 @@ class Item(_Strict):
     targets: list[str] = Field(default_factory=list)
     min_checks: int = Field(default=1, ge=0)
     manual: str | None = Field(default=None, description="a step no check verifies: listed, not decided")
+    min_samples: int | None = Field(default=None, ge=1, description="each check judged on at least this many samples")
+    min_window_minutes: float | None = Field(default=None, ge=0, description="... spread over at least this long")
 
     @field_validator("markers", "systems", "checks", "targets")
     @classmethod
@@ -76,7 +78,8 @@ class Item(_Strict):
 
     @model_validator(mode="after")
     def _manual_has_no_selectors(self) -> Item:
-        if self.manual is not None and (self.markers or self.systems or self.checks or self.targets):
+        if self.manual is not None and (self.markers or self.systems or self.checks or self.targets
+                                        or self.min_samples or self.min_window_minutes):
             raise ValueError("a manual item cannot also select checks (drop manual: or the selectors)")
         return self
 

@@ -6,6 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from opsverify.config.secrets import REDACTOR
+from opsverify.durations import human_duration
 from opsverify.results import CheckRecord, RunInfo, totals
 from opsverify.writers.links import runbook_url, strip_runbook_tag
 from opsverify.inventory import markdown_section  # issue 8
@@ -45,6 +46,34 @@ def _message(record: CheckRecord, outcome: str) -> str:
     return severity + text
 
 
+def _tries(record: CheckRecord) -> str:
+    """How a wait or a window judged the check: ``passed after 40 s (4 attempts)``, ``5 samples over 4 min``."""
+    window = record.window
+    if window:
+        counts = window.get("counts") or {}
+        bad = ", ".join(f"{counts[o]} {o}" for o in ("failed", "error") if counts.get(o))
+        limits = f"failure_limit {window.get('failure_limit')}"
+        return (f" — {window.get('samples')} samples over {human_duration(float(window.get('window_s') or 0))}"
+                + (f" ({bad}; {limits})" if bad else ""))
+    if record.attempts <= 1:
+        return ""
+    if record.outcome == "passed" and record.green_after_s is not None:
+        return f" — passed after {human_duration(record.green_after_s)} ({record.attempts} attempts)"
+    return f" — still {record.outcome} after {record.attempts} attempts"
+
+
+def _wait_lines(run: RunInfo) -> list[str]:
+    """A line on the run's wait (``--until-pass``) or analysis window (``--samples``), if it had one."""
+    wait, window = run.wait, run.analysis
+    if wait:
+        return [f"Waited {human_duration(float(wait['waited_s']))} of at most {human_duration(float(wait['until_pass_s']))}"
+                f" ({wait['attempts']} attempts, every {human_duration(float(wait['interval_s']))}): {wait['ended']}", ""]
+    if window:
+        return [f"Analysis window: {window['samples']} samples every {human_duration(float(window['interval_s']))} "
+                f"for {window['checks']} read-only checks ({window['run_once']} others ran once)", ""]
+    return []
+
+
 def render(run: RunInfo, records: list[CheckRecord]) -> str:
     """The Markdown summary of one run."""
     count = totals(records)
@@ -55,6 +84,7 @@ def render(run: RunInfo, records: list[CheckRecord]) -> str:
         + (f" · commit `{run.git_commit[:12]}`" if run.git_commit else "")
         + (f" · rotation phase **{run.phase}**" if run.phase else ""),
         "",
+        *_wait_lines(run),
         *([f"Run id `{run.run_id}` (the evidence `opsverify gate` cites)", ""]
           if run.run_id else []),
         "| passed | failed | error | skipped | warnings | total |",
@@ -75,7 +105,7 @@ def render(run: RunInfo, records: list[CheckRecord]) -> str:
         for system in sorted(by_system):
             lines += [f"### {system}", ""]
             for record in sorted(by_system[system], key=lambda r: r.nodeid):
-                lines.append(f"- {_label(record)}: {_message(record, outcome)}{_action(record)}")
+                lines.append(f"- {_label(record)}: {_message(record, outcome)}{_action(record)}{_tries(record)}")
             lines.append("")
     warned = [r for r in records if r.warnings]
     if warned:
@@ -95,7 +125,7 @@ def render(run: RunInfo, records: list[CheckRecord]) -> str:
     if passed:
         lines += [f"<details><summary>{ICON['passed']} Passed ({len(passed)})</summary>", ""]
         for record in passed:
-            lines.append(f"- {_label(record)}")
+            lines.append(f"- {_label(record)}{_tries(record)}")
         lines += ["", "</details>", ""]
     return "\n".join(lines)
 

@@ -1,0 +1,30 @@
+"""The ``analysis:`` block of an environment file: judge read-only checks over a window of samples.
+
+Example::
+
+    analysis:
+      samples: 5                  # each read-only probe runs 5 times ...
+      interval_s: 60              # ... a minute apart (the window spans 4 min; default 10)
+      failure_limit: 1            # failed when more than 1 sample failed
+      consecutive_error_limit: 4  # error when 4 samples in a row could not see the system
+
+The verdict follows Argo Rollouts' AnalysisRun (see :mod:`opsverify.analysis`). ``--samples N`` and
+``--interval S`` on the command line override ``samples`` and ``interval_s``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from opsverify.config.base import Strict
+
+MAX_SAMPLES = 1000
+
+
+class Analysis(Strict):
+    """How many samples a read-only check is judged on, how far apart, and how many may go wrong."""
+
+    samples: int = Field(default=1, ge=1, le=MAX_SAMPLES)
+    interval_s: float = Field(default=10.0, gt=0, le=86400)
+    failure_limit: int = Field(default=0, ge=0)
+    consecutive_error_limit: int = Field(default=4, ge=1)
