@@ -34,6 +34,7 @@ from opsverify.writers import allure_env, allure_results, summary_json, summary_
 from opsverify.gate import pytest_support as gate_support  # gate (issue 7)
 from opsverify.writers import allure_extras, metrics_prom  # gate (issue 7)
 from opsverify import inventory  # credential inventory (issue 8)
+from opsverify import console
 
 MARKERS = {
     "smoke": "quick post-deploy / on-call checks: `pytest -m smoke --env staging`",
@@ -181,8 +182,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Every plugin is configured now: adjust allure-pytest's result writer (redaction, plumbing)."""
+    """Every plugin is configured now: adjust allure-pytest's result writer (redaction, plumbing)
+    and the terminal's short summary (grouped)."""
     allure_results.install()
+    console.configure(session.config, _wants_checks(session.config))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -286,6 +289,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     config = session.config
     if config.option.collectonly or _is_controller(config) or _is_worker(config):
         return
+    ov(config).on_waiting = console.progress(config, ov(config).engine)
     ov(config).prefetch(session.items)
 
 
@@ -592,3 +596,4 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if written is not None:
         terminalreporter.line(f"opsverify: reports written to {written}/ (summary.md, summary.json, junit.xml, allure-results/, metrics.prom)")
     gate_support.terminal(terminalreporter, config)  # gate (issue 7): the pre-deploy checklist
+    console.terminal_summary(terminalreporter, config, records)
