@@ -105,3 +105,38 @@ def test_skips_split_into_sections_and_other_reasons() -> None:
     ])
     assert [s.line for s in sections] == ["2 nats checks: not configured in prod", "1 vault check: not configured in prod"]
     assert [(g.check, g.targets) for g in others] == [("test_d", ["prod-x", "prod-y"])]
+
+
+def test_summary_md_groups_identical_failures_and_unconfigured_sections(grouped: SuiteRun) -> None:
+    text = (grouped.reports / "summary.md").read_text()
+    failed = text[text.index("## ❌ Failed"):text.index("## ⚠️ Errors")]
+    lines = [line for line in failed.splitlines() if line.startswith("- ")]
+    assert len(lines) == 1, failed
+    assert lines[0].startswith(f"- `{STATUS}` [selftest-a, selftest-b, selftest-c] (3 targets): **critical** · "
+                               "expected HTTP 200")
+    assert "— runbook [platform#http-status]" in lines[0]
+    skipped = text[text.index("## ⏭️ Skipped"):]
+    nats = sum(1 for r in grouped.records if r["outcome"] == "skipped" and "test_nats.py" in r["nodeid"])
+    assert f"- **nats**: {nats} checks not configured in selftest" in skipped
+    # every skipped check is still there, folded away
+    assert "<details><summary>every skipped check</summary>" in skipped
+    assert "- `test_nats_accepts_credential`: not configured: no nats target in selftest" in skipped
+
+
+def test_gate_checklist_groups_identical_failures(grouped: SuiteRun, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({
+        "name": "grouping", "environment": "selftest", "max_age_minutes": 60,
+        "items": [{"name": "Health endpoints answer", "checks": [STATUS]}]}))
+    proc = subprocess.run([sys.executable, "-m", "opsverify", "gate", "--policy", str(policy), "--results",
+                           str(grouped.reports / "summary.json"), "--output", str(tmp_path / "gate.json")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    failed = [line for line in proc.stdout.splitlines() if line.startswith("  - ✗ failed:")]
+    assert failed == [line for line in failed if "[selftest-a, selftest-b, selftest-c] (3 targets): expected HTTP 200" in line]
+    assert len(failed) == 1, proc.stdout
