@@ -34,7 +34,7 @@ from opsverify.writers import allure_env, allure_results, summary_json, summary_
 from opsverify.gate import pytest_support as gate_support  # gate (issue 7)
 from opsverify.writers import allure_extras, metrics_prom  # gate (issue 7)
 from opsverify import inventory  # credential inventory (issue 8)
-from opsverify import console
+from opsverify import console, history
 
 MARKERS = {
     "smoke": "quick post-deploy / on-call checks: `pytest -m smoke --env staging`",
@@ -82,6 +82,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--waivers", default=None, metavar="FILE",
                     help="waivers file for --gate (besides any the policy names)")
     # -- end gate
+    history.add_options(group)
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -580,6 +581,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         allure_env.write(Path(allure_dir), run, {n: e.tier.value for n, e in ovs.environments.items()})
         allure_extras.write_categories(Path(allure_dir))  # gate (issue 7)
     metrics_prom.write(out / "metrics.prom", run, records)  # gate (issue 7)
+    history.after_run(config, run, records)
     config._opsverify_written = out  # type: ignore[attr-defined]
     gate_support.after_reports(session, out, exitstatus)  # gate (issue 7): --gate sets session.exitstatus
 

@@ -8,7 +8,7 @@ Columns named in ``wrap`` fold onto more lines when the table is too wide; the o
 text on one line (rich shortens them with an ellipsis only if even that cannot fit). ``wide=True``
 draws every cell on one line however long the table gets (for ``less -S`` or a wide terminal).
 Every cell goes through ``redact`` before it is laid out: a secret split across wrapped lines
-would no longer be recognisable afterwards.
+would no longer be recognisable afterwards. Cells are plain text: ``[staging-a]`` is not markup.
 """
 
 from __future__ import annotations
@@ -32,18 +32,19 @@ def render(
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     folding = set(wrap)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
     for name in header:
         if wide:
-            table.add_column(name, no_wrap=True)
+            table.add_column(Text(name), no_wrap=True)
         elif name in folding:
-            table.add_column(name, overflow="fold", ratio=1)
+            table.add_column(Text(name), overflow="fold", ratio=1)
         else:
-            table.add_column(name, no_wrap=True, overflow="ellipsis")
-    for row in rows:
-        table.add_row(*(redact(cell) for cell in row))
+            table.add_column(Text(name), no_wrap=True, overflow="ellipsis")
+    for row in rows:  # as Text: a cell's "[...]" is text, never rich markup
+        table.add_row(*(Text(redact(cell)) for cell in row))
     out = io.StringIO()
     console = Console(file=out, width=WIDE if wide else WIDTH, color_system=None, force_terminal=False,
                       legacy_windows=False, highlight=False)
