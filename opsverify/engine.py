@@ -225,6 +225,7 @@ class Engine:
         self._requests: dict[ProbeKey, ProbeRequest] = {}
         self._resources: dict[str, Any] = {}
         self.depends: collections.defaultdict[ProbeKey, set[ProbeKey]] = collections.defaultdict(set)
+        self._running: dict[ProbeKey, ProbeContext[Any]] = {}
         self._closed = False
         self.request_factory: Callable[[ProbeKey], ProbeRequest] | None = None
         self.lag = LoopLag(in_flight=lambda: self.stats.running)
@@ -370,6 +371,11 @@ class Engine:
                 todo.extend(self.depends.pop(key, ()))
             return gone
 
+    def doing(self, key: ProbeKey) -> str:
+        """What ``key``'s probe is doing now (its phase), or ``"queued"`` before it got a slot."""
+        ctx = self._running.get(key)
+        return ctx.phase if ctx is not None else "queued"
+
     def is_submitted(self, key: ProbeKey) -> bool:
         with self._lock:
             return key in self._futures
@@ -407,6 +413,7 @@ class Engine:
                 engine=self,
                 _debt0=self.lag.debt(),
             )
+            self._running[key] = ctx
             try:
                 return await self._bounded(ctx, request)
             except OpsverifyError:
@@ -416,6 +423,7 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - translated at the boundary
                 raise ProbeCrashed(f"{key.probe} probe failed: {one_line(exc)}") from exc
             finally:
+                self._running.pop(key, None)
                 self.stats.running -= 1
                 self.stats.finished += 1
                 ctx.phase = f"finished after {time.monotonic() - ctx.started:.3f} s"

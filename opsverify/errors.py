@@ -5,6 +5,7 @@ Hierarchy::
     OpsverifyError                 base; str() is a one-line, secret-free cause
     ├── ConfigError                an environment / policy / runbook file is wrong  → usage error (exit 4)
     ├── SandboxError               a local sandbox service could not be started or stopped
+    ├── HistoryError               the run history file cannot be opened, read or written
     ├── CouldNotVerify             the check could not see the system              → outcome "error"
     │   ├── Unreachable            refused, reset, DNS failure, no route, TLS handshake failure
     │   ├── ProbeTimeout           no answer within the probe's timeout
@@ -39,6 +40,10 @@ class ConfigError(OpsverifyError):
 
 class SandboxError(OpsverifyError):
     """A local sandbox / self-test service could not be started, reached or stopped."""
+
+
+class HistoryError(OpsverifyError):
+    """The SQLite run history (``--history``) cannot be opened, read or written."""
 
 
 class CouldNotVerify(OpsverifyError):

@@ -36,6 +36,7 @@ from opsverify.gate import pytest_support as gate_support  # gate (issue 7)
 from opsverify.writers import allure_extras, metrics_prom  # gate (issue 7)
 from opsverify import inventory  # credential inventory (issue 8)
 from opsverify import analysis, waiting
+from opsverify import console, history
 
 MARKERS = {
     "smoke": "quick post-deploy / on-call checks: `pytest -m smoke --env staging`",
@@ -85,6 +86,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--waivers", default=None, metavar="FILE",
                     help="waivers file for --gate (besides any the policy names)")
     # -- end gate
+    history.add_options(group)
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -187,8 +189,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Every plugin is configured now: adjust allure-pytest's result writer (redaction, plumbing)."""
+    """Every plugin is configured now: adjust allure-pytest's result writer (redaction, plumbing)
+    and the terminal's short summary (grouped)."""
     allure_results.install()
+    console.configure(session.config, _wants_checks(session.config))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -293,6 +297,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     if config.option.collectonly or _is_controller(config) or _is_worker(config):
         return
     started = time.monotonic()
+    ov(config).on_waiting = console.progress(config, ov(config).engine)
     ov(config).prefetch(session.items)
     if analysis.wait_or_window(session, session.items, session.items[0] if session.items else None, started):
         from _pytest.main import pytest_runtestloop as report_every_check
@@ -599,6 +604,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         allure_env.write(Path(allure_dir), run, {n: e.tier.value for n, e in ovs.environments.items()})
         allure_extras.write_categories(Path(allure_dir))  # gate (issue 7)
     metrics_prom.write(out / "metrics.prom", run, records)  # gate (issue 7)
+    history.after_run(config, run, records)
     config._opsverify_written = out  # type: ignore[attr-defined]
     gate_support.after_reports(session, out, exitstatus)  # gate (issue 7): --gate sets session.exitstatus
 
@@ -615,3 +621,4 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if written is not None:
         terminalreporter.line(f"opsverify: reports written to {written}/ (summary.md, summary.json, junit.xml, allure-results/, metrics.prom)")
     gate_support.terminal(terminalreporter, config)  # gate (issue 7): the pre-deploy checklist
+    console.terminal_summary(terminalreporter, config, records)

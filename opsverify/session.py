@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,8 @@ class OvSession:
     _prepared_modules: set[str] = field(default_factory=set)
     _prepared_tls: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    on_waiting: Callable[[list[ProbeKey]], None] | None = None  # told every waiting_interval_s
+    waiting_interval_s: float = 2.0
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -225,7 +227,7 @@ class OvSession:
         the probes in flight. The wall time is the same: it is the slowest probe either way.
         """
         started = 0
-        futures = []
+        futures: dict[concurrent.futures.Future[Any], ProbeKey] = {}
         keys: list[ProbeKey] = []
         for item in items:
             if item.nodeid in self._prefetched:
@@ -237,10 +239,14 @@ class OvSession:
         self.prepare(keys)
         for key in keys:
             if not self.engine.is_submitted(key):
-                futures.append(self.engine.submit(key, self._request_for_key(key)))
+                futures[self.engine.submit(key, self._request_for_key(key))] = key
                 started += 1
-        if wait and futures:
-            concurrent.futures.wait(futures)
+        while wait and futures:
+            done, _ = concurrent.futures.wait(futures, timeout=self.waiting_interval_s)
+            for future in done:
+                del futures[future]
+            if futures and self.on_waiting is not None:
+                self.on_waiting(list(futures.values()))
         return started
 
 

@@ -166,9 +166,17 @@ def test_table_and_fail_on_rotate(world: World, tmp_path: Path) -> None:
     proc = _command(tmp_path, world)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split()[:3] == ["status", "kind", "env"]
-    assert lines[1].startswith("rotate now") and "tls/expired" in lines[1]
+    assert lines[0].split() == ["status", "credential", "expires", "age", "(d)", "left", "(d)", "why"]
+    first = lines[2:lines.index("", 2)] if "" in lines[2:] else lines[2:]
+    first = first[:next((i for i, ln in enumerate(first[1:], 1) if not ln.startswith(" ")), len(first))]
+    assert first[0].startswith("rotate now") and "tls/expired" in " ".join(first)  # the row, wrapped
+    assert max(len(line) for line in lines) <= 100  # wrapped to fit, by rich
     assert lines[-1] == "17 credentials: 5 rotate now, 4 warn, 2 unknown, 1 untracked, 5 ok"
+    wide = _command(tmp_path, world, "--wide").stdout.splitlines()
+    assert wide[0].split()[:3] == ["status", "kind", "env"]
+    expired = next(line for line in wide if "tls/expired" in line)  # every column on the row's one line
+    assert expired.startswith("rotate now") and "TLS certificate" in expired and "expired (policy:" in expired
+    assert len(wide) == len([ln for ln in wide if ln.strip()]) + 1  # no wrapped continuation lines
     assert _command(tmp_path, world, "--fail-on", "rotate").returncode == 1
     for secret in world.secrets.values():
         assert secret not in proc.stdout

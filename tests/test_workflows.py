@@ -234,7 +234,16 @@ def test_smoke_runs_every_15_minutes_per_environment_with_least_privilege():
     assert job["concurrency"]["group"] == "smoke-${{ matrix.env }}"
     assert job["environment"] == {"name": "${{ matrix.env }}", "deployment": False}
     checks = step(smoke, "Smoke checks")["run"]
-    assert checks == 'python -m pytest -m smoke --env "$OPSVERIFY_ENV" --reports-dir "reports/$OPSVERIFY_ENV"'
+    assert checks == ('python -m pytest -m smoke --env "$OPSVERIFY_ENV" --reports-dir "reports/$OPSVERIFY_ENV" '
+                      '--history ".opsverify/history/$OPSVERIFY_ENV.sqlite" --history-keep-days 30')
+    # the history file survives between scheduled runs: restored before, saved (new key) after
+    restore, save = step(smoke, "Restore the run history"), step(smoke, "Save the run history")
+    assert restore["uses"].startswith("actions/cache/restore@") and save["uses"].startswith("actions/cache/save@")
+    assert restore["with"]["path"] == save["with"]["path"] == ".opsverify/history"
+    assert restore["with"]["key"] == save["with"]["key"] and "github.run_id" in save["with"]["key"]
+    assert restore["with"]["restore-keys"] == "smoke-history-${{ matrix.env }}-" and save["if"] == "always()"
+    names = [s.get("name") for s in job["steps"]]
+    assert names.index("Restore the run history") < names.index("Smoke checks") < names.index("Save the run history")
     assert job["env"]["OPSVERIFY_ENV"] == "${{ matrix.env }}"
     upload = step(smoke, "Upload the reports")
     assert upload["if"] == "always()" and upload["with"]["path"] == "reports/"

@@ -1,6 +1,6 @@
-"""``opsverify credentials``: every credential and certificate of an environment, most urgent first.
+"""``opsverify credentials``: every credential and certificate, most urgent first.
 
-    opsverify credentials --env staging             a table
+    opsverify credentials --env staging             a table (100 columns; --wide: every column, unwrapped)
     opsverify credentials --env staging --json      the same as JSON
     opsverify credentials --env staging --fail-on rotate   exit 1 if something must be rotated now
 
@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from opsverify.cli import command
 from opsverify.sandbox.tools import PROJECT_ROOT
@@ -27,6 +28,7 @@ def _args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", action="append", default=[], metavar="NAME", help="environments/NAME.yaml; repeatable")
     parser.add_argument("--env-file", action="append", default=[], metavar="PATH", help="an environment file; repeatable")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--wide", action="store_true", help="every column, one line per credential (no 100-column fit)")
     parser.add_argument("--fail-on", choices=sorted(FAIL_ON), default=None,
                         help="exit 1 when a credential must be rotated now (rotate); warn / unknown / untracked add those")
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="project root (environments/, runbooks/, fixtures/)")
@@ -68,14 +70,30 @@ def run_credentials(args: argparse.Namespace) -> int:
                     "credentials": [r.to_dict() for r in rows]}
         print(REDACTOR.redact(json.dumps(document, indent=2)))
     else:
-        grid = inventory.table(rows)
-        widths = [max(len(line[i]) for line in grid) for i in range(len(grid[0]) - 1)]
-        for line in grid:
-            cells = [cell.ljust(width) for cell, width in zip(line, widths)] + [line[-1]]
-            print(REDACTOR.redact("  ".join(cells).rstrip()))
+        print(_table(rows, args.wide))
         c = inventory.counts(rows)
         print(f"\n{len(rows)} credentials: {c['rotate now']} rotate now, {c['warn']} warn, "
               f"{c['unknown']} unknown, {c['untracked']} untracked, {c['ok']} ok")
     if args.fail_on and any(r.status in FAIL_ON[args.fail_on] for r in rows):
         return 1
     return 0
+
+
+def _table(rows: list[Any], wide: bool) -> str:
+    """The credentials as a console table: all columns with ``wide``, else the ones that fit 100."""
+    from opsverify import inventory
+    from opsverify.config.secrets import REDACTOR
+    from opsverify.tables import render
+
+    grid = inventory.table(rows)
+    header, body = grid[0], grid[1:]
+    if wide:
+        return REDACTOR.redact(render(header, body, wide=True, redact=REDACTOR.redact))
+    narrow = []
+    for line in body:
+        cell = dict(zip(header, line))
+        policy = f" (policy: {cell['policy']})" if cell["policy"] != "—" else ""
+        narrow.append([cell["status"], f"{cell['kind']}: {cell['env']}/{cell['owner']} {cell['credential']}",
+                       cell["expires"], cell["age (d)"], cell["left (d)"], cell["why"] + policy])
+    columns = ["status", "credential", "expires", "age (d)", "left (d)", "why"]
+    return REDACTOR.redact(render(columns, narrow, wrap={"credential", "why"}, redact=REDACTOR.redact))

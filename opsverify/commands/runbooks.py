@@ -1,6 +1,8 @@
-"""``opsverify runbooks``: every runbook procedure and step, the checks that verify it, the gaps.
+"""``opsverify runbooks``: which runbook steps the checks verify, and the gaps.
 
-    opsverify runbooks                    a table
+Every runbook procedure and step, the checks that verify it, the steps no check verifies::
+
+    opsverify runbooks                    a table per procedure (100 columns; --wide: unwrapped)
     opsverify runbooks --json             the same as JSON
     opsverify runbooks --fail-uncovered   exit 1 when a verifiable step has no check (for CI)
 """
@@ -18,6 +20,7 @@ from opsverify.sandbox.tools import PROJECT_ROOT
 
 def _args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--wide", action="store_true", help="one line per step (no 100-column fit)")
     parser.add_argument("--fail-uncovered", action="store_true", help="exit 1 if a verifiable step has no check")
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="project root (runbooks/, checks/)")
 
@@ -28,19 +31,26 @@ def run_runbooks(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        current = None
+        from opsverify.tables import render
+
+        by_procedure: dict[tuple[str, str], list[list[str]]] = {}
         for step in report.steps:
-            heading = f"{step.runbook} / {step.procedure}"
-            if heading != current:
-                print(f"\n{heading}")
-                current = heading
             if step.manual:
-                status, detail = "manual ", step.manual
+                status, detail = "manual", step.manual
             elif step.checks:
                 status, detail = "covered", ", ".join(c.split("::")[1] for c in step.checks)
             else:
                 status, detail = "MISSING", "no check verifies this step"
-            print(f"  {status}  {step.id:<34} {step.title}\n           {'':<34} {detail}")
+            what = f"{step.title} — {detail}" if args.wide else f"{step.title}\n{detail}"
+            by_procedure.setdefault((step.runbook, step.procedure), []).append([status, step.id, what])
+        current = None
+        for (runbook, procedure), rows in by_procedure.items():
+            if runbook != current:
+                print(f"\n{runbook}")
+                current = runbook
+            print(f"\n  {procedure}")
+            print(render(["status", "step", "what it verifies, and how"], rows, wide=args.wide,
+                         wrap={"what it verifies, and how"}))
         for step_id, checks in sorted(report.unknown.items()):
             print(f"\nunknown step id {step_id!r} used by {', '.join(checks)}")
         print(

@@ -10,6 +10,7 @@ checks are listed under their item with their message and runbook link; waived o
 from __future__ import annotations
 
 from opsverify.gate.decide import GateDecision, Problem, days_left
+from opsverify.grouping import label_of, targets_text, text_of
 from opsverify.writers.links import runbook_url, strip_runbook_tag
 
 MARK = {"passed": "✓", "waived": "✓", "failed": "✗", "manual": "☐"}
@@ -20,17 +21,29 @@ HEADLINE = {
 }
 
 
-def _problem_line(problem: Problem) -> str:
+def _grouped(problems: list[Problem]) -> list[list[Problem]]:
+    """Problems in order, identical ones (same kind, check and message but for the target, neither
+    waived) together: one checklist line lists their targets."""
+    groups: dict[tuple[str, str, str] | int, list[Problem]] = {}
+    for n, problem in enumerate(problems):
+        record = problem.record
+        key: tuple[str, str, str] | int = n
+        if record is not None and problem.waiver is None:
+            key = (problem.kind, record.check, text_of(record))
+        groups.setdefault(key, []).append(problem)
+    return list(groups.values())
+
+
+def _problem_line(problem: Problem, same: list[Problem] | None = None) -> str:
     record = problem.record
     if record is None or problem.kind == "window":  # a window problem is about the evidence, not the message
         text = problem.text
     else:
         step = record.runbook or {}
-        where = "-".join(p for p in (record.env, record.target, record.item) if p)
-        label = f"`{record.check}`" + (f" [{where}]" if where else "")
-        message = strip_runbook_tag(record.message or record.outcome, step.get("id"))
-        if where and message.startswith(f"{where}: "):
-            message = message[len(where) + 2 :]
+        targets = sorted(label_of(p.record) for p in (same or [problem]) if p.record is not None)
+        count = f" ({len(targets)} targets)" if len(targets) > 1 else ""
+        label = f"`{record.check}`" + (f" [{targets_text(targets, limit=20)}]{count}" if targets and targets[0] else "")
+        message = strip_runbook_tag(text_of(record), step.get("id"))
         text = f"{label}: {message}"
         action = step.get("action")
         if action and action not in message and " — " not in message:
@@ -63,8 +76,8 @@ def render(gate: GateDecision) -> str:
         for note in item.notes:
             lines.append(f"  - ✗ {note}")
         ordered = sorted(item.problems, key=lambda p: (p.waiver is not None, p.kind, p.text))
-        for problem in ordered:
-            lines.append(_problem_line(problem))
+        for same in _grouped(ordered):
+            lines.append(_problem_line(same[0], same))
         if item.name.startswith("Warnings"):
             for record, text in item.warnings:
                 lines.append(f"  - ⚠ `{record.check}`: {text}")

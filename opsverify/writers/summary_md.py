@@ -7,6 +7,7 @@ from pathlib import Path
 
 from opsverify.config.secrets import REDACTOR
 from opsverify.durations import human_duration
+from opsverify.grouping import Group, group_records, split_skips, targets_text
 from opsverify.results import CheckRecord, RunInfo, totals
 from opsverify.writers.links import runbook_url, strip_runbook_tag
 from opsverify.inventory import markdown_section  # issue 8
@@ -74,6 +75,33 @@ def _wait_lines(run: RunInfo) -> list[str]:
     return []
 
 
+def _group_line(group: Group, outcome: str) -> str:
+    """One list item for a group of identical records: the check, its targets, the message once."""
+    record = group.first
+    if len(group.records) == 1:
+        return f"- {_label(record)}: {_message(record, outcome)}{_action(record)}"
+    measured = group.measured_range()
+    where = f"[{targets_text(group.targets, limit=20)}] ({len(group.records)} targets" + \
+        (f", {measured})" if measured else ")")
+    severity = f"**{record.severity}** · " if record.severity in ("blocker", "critical") else ""
+    text = strip_runbook_tag(group.text, (record.runbook or {}).get("id"))
+    return f"- `{group.check}` {where}: {severity}{text}{_action(record)}"
+
+
+def _skipped(skipped: list[CheckRecord]) -> list[str]:
+    """One line per unconfigured section and per group of other skips; every skip folded below."""
+    sections, others = split_skips(skipped)
+    lines = [f"- **{s.section}**: {len(s.records)} {'check' if len(s.records) == 1 else 'checks'} "
+             f"not configured in {s.envs}" for s in sections]
+    for group in others:
+        targets = group.targets
+        where = f" [{targets_text(targets, limit=20)}]" if group.first.target else ""
+        lines.append(f"- `{group.check}`{where}: {group.text}")
+    lines += ["", "<details><summary>every skipped check</summary>", ""]
+    lines += [f"- {_label(record)}: {record.message}" for record in skipped]
+    return [*lines, "", "</details>"]
+
+
 def render(run: RunInfo, records: list[CheckRecord]) -> str:
     """The Markdown summary of one run."""
     count = totals(records)
@@ -104,8 +132,9 @@ def render(run: RunInfo, records: list[CheckRecord]) -> str:
             by_system[record.system or "other"].append(record)
         for system in sorted(by_system):
             lines += [f"### {system}", ""]
-            for record in sorted(by_system[system], key=lambda r: r.nodeid):
-                lines.append(f"- {_label(record)}: {_message(record, outcome)}{_action(record)}{_tries(record)}")
+            for group in group_records(by_system[system]):
+                tries = _tries(group.first) if len(group.records) == 1 else ""
+                lines.append(_group_line(group, outcome) + tries)
             lines.append("")
     warned = [r for r in records if r.warnings]
     if warned:
@@ -118,8 +147,7 @@ def render(run: RunInfo, records: list[CheckRecord]) -> str:
     skipped = [r for r in records if r.outcome == "skipped"]
     if skipped:
         lines += [f"## {ICON['skipped']} Skipped ({len(skipped)})", ""]
-        for record in skipped:
-            lines.append(f"- {_label(record)}: {record.message}")
+        lines += _skipped(skipped)
         lines.append("")
     passed = [r for r in records if r.outcome == "passed"]
     if passed:
