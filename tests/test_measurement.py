@@ -72,7 +72,7 @@ def test_a_service_is_read_at_its_own_latency_among_300_instant_ones_while_a_cor
         (r["target"], r["outcome"], r["message"]) for r in run.records if r["outcome"] != "passed"][:5]
     reading = _measured(run, "slow-200")
     assert 195 <= reading["value"] < 400, reading
-    assert reading["detail"]["trusted"] >= 1 and reading["detail"]["phases"]["processing_ms"] >= 195, reading
+    assert reading["detail"]["phases"]["processing_ms"] >= 195, reading  # trusted or an upper bound: both true
     instant = sorted(_measured(run, f"instant-{i:03d}")["value"] for i in range(300))
     assert instant[-1] < 100, instant[-10:]
     assert run.outcome(LATENCY, "slow-600") == "failed"

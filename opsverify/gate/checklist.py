@@ -28,7 +28,7 @@ def _grouped(problems: list[Problem]) -> list[list[Problem]]:
     for n, problem in enumerate(problems):
         record = problem.record
         key: tuple[str, str, str] | int = n
-        if record is not None and problem.waiver is None:
+        if record is not None and problem.waiver is None and problem.kind != "window":  # a window's text names its target
             key = (problem.kind, record.check, text_of(record))
         groups.setdefault(key, []).append(problem)
     return list(groups.values())
