@@ -23,10 +23,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError, create_model, model_validator
 
 from opsverify.config.base import NAME_PATTERN, SECTIONS, Safety, Strict, Target
+from opsverify.config.loader import read_yaml
 from opsverify.config.rotation import Rotation
 from opsverify.config.secrets import SecretRef, iter_secret_refs
 from opsverify.config.thresholds import Threshold
@@ -187,25 +187,6 @@ _TYPE_TAGS = {"int", "str", "float", "bool", "none", "dict", "list"}
 def _is_type_tag(part: str) -> bool:
     """pydantic puts union-member and validator names into error locations; they are not keys."""
     return part in _TYPE_TAGS or "[" in part or part.startswith(("function-", "json-or-python"))
-
-
-def read_yaml(path: Path) -> Any:
-    """The YAML document in ``path``; a missing, unreadable or malformed file raises :class:`ConfigError`
-    naming the file (and the line and column of a syntax error)."""
-    shown = str(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(shown, "", "file not found") from None
-    except OSError as exc:
-        raise ConfigError(shown, "", f"cannot be read: {exc.strerror or exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(shown, "", f"not valid YAML ({where}{problem})") from None
 
 
 def load_environment(path: Path) -> EnvironmentBase:

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from opsverify.config.model import read_yaml
+from opsverify.config.loader import read_yaml
 from opsverify.errors import ConfigError
 
 BlockingOutcome = Literal["failed", "error", "missing", "skipped"]
