@@ -25,11 +25,11 @@ from typing import Any
 
 from pydantic import Field, ValidationError, create_model, model_validator
 
-from opsverify.config.base import NAME_PATTERN, SECTIONS, Safety, Strict, Target
+from opsverify.config.base import NAME_MAX, NAME_PATTERN, SECTIONS, Safety, Strict, Target
 from opsverify.config.loader import read_yaml
 from opsverify.config.rotation import Rotation
 from opsverify.config.secrets import SecretRef, iter_secret_refs
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import MaxMs, MinDays, Threshold
 from opsverify.errors import ConfigError
 
 
@@ -70,10 +70,10 @@ class Defaults(Strict):
     """Environment-wide defaults; a target's own value always wins. Unset ones come from the tier."""
 
     timeout_s: float = Field(default=5.0, gt=0, le=300)
-    tls_min_days: Threshold | None = None
-    http_latency_ms: Threshold | None = None
-    credential_min_days: Threshold | None = None
-    max_credential_age_days: float = Field(default=90, gt=0)
+    tls_min_days: MinDays | None = None
+    http_latency_ms: MaxMs | None = None
+    credential_min_days: MinDays | None = None
+    max_credential_age_days: float = Field(default=90, gt=0, le=36_500)
 
     def for_tier(self, tier: Tier) -> Defaults:
         """A copy with every unset threshold taken from ``tier``'s defaults."""
@@ -87,7 +87,7 @@ class Defaults(Strict):
 class EnvironmentBase(Strict):
     """Fields every environment has; the sections are added from the registry."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     tier: Tier = Tier.dev
     allow: list[Safety] | None = None
     description: str = ""
@@ -142,7 +142,7 @@ def _discover_sections() -> None:
     import opsverify.config as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in {"base", "model", "secrets", "thresholds", "loader"}:
+        if info.name not in {"base", "model", "secrets", "thresholds", "loader", "values"}:
             importlib.import_module(f"opsverify.config.{info.name}")
 
 
@@ -171,7 +171,7 @@ def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
             if isinstance(node, list) and item < len(node):
                 node = node[item]
                 if isinstance(node, dict) and isinstance(node.get("name"), str):
-                    label = node["name"]
+                    label = node["name"] if len(node["name"]) <= 40 else node["name"][:39] + "…"
             continue
         if _is_type_tag(item):
             continue
@@ -186,7 +186,20 @@ _TYPE_TAGS = {"int", "str", "float", "bool", "none", "dict", "list"}
 
 def _is_type_tag(part: str) -> bool:
     """pydantic puts union-member and validator names into error locations; they are not keys."""
-    return part in _TYPE_TAGS or "[" in part or part.startswith(("function-", "json-or-python"))
+    return part in _TYPE_TAGS or "[" in part or part.startswith(("function-", "json-or-python", "constrained-"))
+
+
+def _keys_of(loc: Any) -> tuple[Any, ...]:
+    return tuple(p for p in loc if not (isinstance(p, str) and _is_type_tag(p)))
+
+
+def _most_specific(errors: list[Any]) -> Any:
+    """The first error, or a deeper one at the same place: for a value that may be text or a
+    mapping (``str | HeaderValue``), the problem inside the mapping given, not "not a string"."""
+    first = errors[0]
+    here = _keys_of(first.get("loc", ()))
+    deeper = [e for e in errors if _keys_of(e.get("loc", ()))[: len(here)] == here]
+    return max(deeper, key=lambda e: len(_keys_of(e.get("loc", ()))))
 
 
 def load_environment(path: Path) -> EnvironmentBase:
@@ -200,7 +213,7 @@ def load_environment(path: Path) -> EnvironmentBase:
     try:
         env = model.model_validate(data, context={"base_dir": str(path.parent.resolve())})
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = _most_specific(exc.errors())
         loc = tuple(first.get("loc", ()))
         message = first.get("msg", "invalid value")
         if first.get("type") == "extra_forbidden":
@@ -208,8 +221,9 @@ def load_environment(path: Path) -> EnvironmentBase:
             message = "unknown key" + (f" (known keys: {', '.join(known)})" if known else "")
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
-        places = {tuple(p for p in e.get("loc", ()) if not (isinstance(p, str) and _is_type_tag(p))) for e in exc.errors()}
-        more = len(places) - 1
+        here = _keys_of(exc.errors()[0].get("loc", ()))
+        places = {_keys_of(e.get("loc", ())) for e in exc.errors()}
+        more = len({p for p in places if p[: len(here)] != here})
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
         raise ConfigError(shown, _key_path(loc, data) or "(top level)", message) from None
