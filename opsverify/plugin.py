@@ -193,6 +193,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         configured.extend(marker.args)
     each_marker = metafunc.definition.get_closest_marker("each")
     each = each_marker.args[0] if each_marker else None
+    problem = session.marker_fields_problem(section, configured, each)
+    if problem:  # raised once collection is done (pytest_collection_modifyitems): a usage error, exit 4
+        session.usage_problems.append(f"{metafunc.definition.nodeid}: {problem}")
     cases = session.cases(section, configured, each)
     if cases:
         metafunc.parametrize("ov_case", cases, ids=[c.id for c in cases])
@@ -212,6 +215,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     session = ov(config)
+    if session.usage_problems:
+        raise pytest.UsageError(session.usage_problems[0])
     allure_on = allure_extras.enabled(config)  # gate (issue 7)
     for item in items:
         if "ov_case" not in getattr(item, "fixturenames", ()):
