@@ -65,6 +65,7 @@ YAML_CASES = [
     ("yes-key", "name: x\nhttp:\n  - {name: a, url: 'http://h/', headers: {yes: v}}\n", "http[0].headers: key yes is not text"),
     ("two-documents", "name: x\n---\nname: y\n", "not valid YAML (line 2, column 1: expected a single document in the stream, but found another document)"),
     ("python-tag", "name: !!python/object:os.system x\n", "not valid YAML"),
+    ("key-with-newlines", "name: x\n\"\\n\\n  \": null\n", "'\\n\\n  ': unknown key"),
 ]
 
 

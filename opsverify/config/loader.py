@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from opsverify.config.values import key_text
 from opsverify.errors import ConfigError
 
 MAX_BYTES = 4 * 1024 * 1024
@@ -55,7 +56,8 @@ def _line(mark: Any) -> str:
 
 
 def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+    shown = key_text(key)
+    return f"{path}.{shown}" if path else shown
 
 
 class _Loader(yaml.SafeLoader):

@@ -30,6 +30,7 @@ from opsverify.config.loader import read_yaml
 from opsverify.config.rotation import Rotation
 from opsverify.config.secrets import SecretRef, iter_secret_refs
 from opsverify.config.thresholds import MaxMs, MinDays, Threshold
+from opsverify.config.values import key_text
 from opsverify.errors import ConfigError
 
 
@@ -175,7 +176,7 @@ def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
             continue
         if _is_type_tag(item):
             continue
-        parts.append(("." if parts else "") + item)
+        parts.append(("." if parts else "") + key_text(item))
         node = node.get(item) if isinstance(node, dict) else None
     path = "".join(parts)
     return f"{path} (target {label!r})" if label else path

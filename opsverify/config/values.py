@@ -30,6 +30,15 @@ def shown(value: str, limit: int = 60) -> str:
     return repr(text)
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\[\]-]{0,79}$")
+
+
+def key_text(key: object) -> str:
+    """A mapping key as it appears in a key path: plain when it reads as one, else quoted."""
+    text = str(key)
+    return text if _PLAIN_KEY.match(text) else shown(text, 40)
+
+
 def check_host(value: str) -> str:
     """A DNS name (letters, digits, ``-``, ``_``, ``.``; a trailing dot allowed) or an IP address."""
     if not value:

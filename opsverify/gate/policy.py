@@ -34,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from opsverify.config.loader import read_yaml
+from opsverify.config.values import key_text
 from opsverify.errors import ConfigError
 
 BlockingOutcome = Literal["failed", "error", "missing", "skipped"]
@@ -189,7 +190,7 @@ def _key(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         elif part not in _TYPE_TAGS and not re.match(r"^(function-|json-or-python|.*\[)", part):
-            text += ("." if text else "") + part
+            text += ("." if text else "") + key_text(part)
     return text or "(top level)"
 
 
