@@ -452,7 +452,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         kind, message = "skipped", str(report.longrepr[2]).removeprefix("Skipped: ")
     elif report.passed and report.when == "call":
         kind = "passed"
-    if report.longrepr is not None and verbose_tb:
+    if isinstance(report.longrepr, tuple):  # a skip's (path, line, reason): keep its shape for every reporter
+        path, lineno, reason = report.longrepr
+        report.longrepr = (path, lineno, REDACTOR.redact(reason))
+    elif report.longrepr is not None and verbose_tb:
         report.longrepr = REDACTOR.redact(str(report.longrepr))
     report.sections = [(title, REDACTOR.redact(text)) for title, text in report.sections]
     if kind is None:
