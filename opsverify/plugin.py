@@ -27,7 +27,7 @@ from opsverify.config.secrets import REDACTOR
 from opsverify.engine import DEFAULT_CONCURRENCY
 from opsverify.errors import CheckFailed, OpsverifyError, one_line
 from opsverify.expect import CheckNotes, Expect
-from opsverify.results import CheckRecord, RunInfo, utc_now
+from opsverify.results import CheckRecord, RunInfo, run_ending, utc_now
 from opsverify.session import Case, OvSession, case_of, known_environments, section_of, system_of
 from opsverify.writers import allure_env, allure_results, summary_json, summary_md
 from opsverify.gate import pytest_support as gate_support  # gate (issue 7)
@@ -562,6 +562,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         phase=ovs.phase_summary(),
         run_id=str(uuid.uuid4()),
         credentials=[c.to_dict() for c in inventory.collect(ovs, settled_only=True)],  # issue 8
+        ended=run_ending(exitstatus, len(records), str(session.shouldstop or session.shouldfail or "") or None),
     )
     out = reports_dir(config)
     summary_json.write(out / "summary.json", run, records)

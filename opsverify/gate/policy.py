@@ -31,9 +31,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from opsverify.config.base import Strict
 from opsverify.config.loader import read_yaml
+from opsverify.config.secrets import SecretRef
 from opsverify.config.values import key_text
 from opsverify.errors import ConfigError
 
@@ -41,7 +43,9 @@ BlockingOutcome = Literal["failed", "error", "missing", "skipped"]
 ALWAYS_BLOCK: tuple[BlockingOutcome, ...] = ("failed", "error", "missing")
 
 
-class _Strict(BaseModel):
+class _Strict(Strict):
+    """Unknown keys are errors; numbers are finite and not true/false (as in environment files)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -136,6 +140,20 @@ class WaiverRules(_Strict):
     entries: list[Any] = Field(default_factory=list)
 
 
+class EvidenceRules(_Strict):
+    """What the gate demands of the results files beyond their integrity digest."""
+
+    key: SecretRef | None = Field(
+        default=None,
+        description="HMAC key the runs sign their summary.json with ($OPSVERIFY_EVIDENCE_KEY at run time), "
+        "e.g. {env: OPSVERIFY_EVIDENCE_KEY}: unsigned or otherwise signed evidence holds",
+    )
+
+
+MAX_AGE_LIMIT = 30 * 24 * 60
+"""The longest ``max_age_minutes`` a policy may set (30 days)."""
+
+
 class Policy(_Strict):
     """One promotion's rules (``gates/production.yaml``)."""
 
@@ -143,10 +161,11 @@ class Policy(_Strict):
     description: str = ""
     environment: str = Field(min_length=1, description="the environment whose results count")
     markers: list[str] = Field(default_factory=list, description="scope: checks carrying all of these")
-    max_age_minutes: float = Field(default=30, gt=0)
+    max_age_minutes: float = Field(default=30, gt=0, le=MAX_AGE_LIMIT)
     max_warnings: int | None = Field(default=0, ge=0)
     block_on: list[BlockingOutcome] = Field(default_factory=lambda: list(ALWAYS_BLOCK))
     waivers: WaiverRules = Field(default_factory=WaiverRules)
+    evidence: EvidenceRules = Field(default_factory=EvidenceRules)
     items: list[Item] = Field(min_length=1)
     source: str = Field(default="", exclude=True)
 
