@@ -259,3 +259,10 @@ def test_every_threshold_field_says_how_it_is_judged():
                 todo.extend(get_args(annotation))
     assert len(seen) > 50
     assert unjudged == []
+
+
+def test_a_refused_value_names_its_line_too(tmp_path):
+    text = "name: x\nhttp:\n  - name: a\n    url: http://127.0.0.1:1/\n    status:\n      - 200\n      - true\n"
+    assert rejection(tmp_path, text) == "http[0].status (target 'a'): true is not a number here (line 5)"
+    missing = "name: x\ntls:\n  - {name: a, host: h}\n  - name: b\n    port: 443\n"
+    assert rejection(tmp_path, missing).startswith("tls[1].host (target 'b'): Field required (line 4)")

@@ -540,8 +540,8 @@ def test_a_malformed_waiver_file_holds_naming_file_and_key(run_suite, demo, tmp_
     result = gate(tmp_path, policy, summary, args=("--now", iso(now)))
     assert result.ret == 1, result.stdout
     assert result.reason("malformed waiver file") == (
-        f"malformed waiver file: {path}: waivers[1].approver: required key is missing"
-    )
+        f"malformed waiver file: {path}: waivers[1].approver: required key is missing (line 10)"
+    )  # the line of the waiver that lacks it
     # the file is rejected as a whole: its valid waiver does not cover the failure either
     assert "got HTTP 500" in result.reason("Health endpoints answer: failed")
 

@@ -67,6 +67,7 @@ class _Loader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
         self._seen: set[int] = set()
+        self.lines: dict[str, int] = {}
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:
         # The composer recurses once per level: stop before Python's stack does.
@@ -92,6 +93,7 @@ class _Loader(yaml.SafeLoader):
                 open_nodes.discard(id(node))
                 continue
             count += 1
+            self.lines.setdefault(path, node.start_mark.line + 1)
             if count > MAX_VALUES:
                 raise _Rejected(path, f"expands to more than {MAX_VALUES:,} values (YAML aliases?)", node.start_mark)
             if depth > MAX_DEPTH:
@@ -114,7 +116,10 @@ class _Loader(yaml.SafeLoader):
                 for key, value in reversed(node.value):
                     merged = key.tag == _MERGE
                     label = str(key.value) if isinstance(key, ScalarNode) else "?"
-                    stack.append((value, path if merged else _join(path, label), depth + (0 if merged else 1), False))
+                    child = path if merged else _join(path, label)
+                    if not merged:
+                        self.lines.setdefault(child, key.start_mark.line + 1)  # the key's line, not its value's
+                    stack.append((value, child, depth + (0 if merged else 1), False))
                     stack.append((key, path, depth + 1, False))
 
     def _check_keys(self, node: MappingNode, path: str) -> None:
@@ -146,6 +151,23 @@ def _decode(shown: str, raw: bytes) -> str:
 def read_yaml(path: Path) -> Any:
     """The YAML document in ``path`` as plain data; a missing, unreadable, oversized or malformed file
     raises :class:`ConfigError` naming the file (and the key path and line where there is one)."""
+    return read_yaml_with_lines(path)[0]
+
+
+def line_of(lines: dict[str, int], key_path: str) -> str:
+    """`` (line N)`` for a key path (``http[0].status``), or of the closest enclosing key; else ""."""
+    path = key_path
+    while path:
+        if path in lines:
+            return f" (line {lines[path]})"
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[: max(cut, 0)]
+    return ""
+
+
+def read_yaml_with_lines(path: Path) -> tuple[Any, dict[str, int]]:
+    """:func:`read_yaml`, and the line each key path's value starts on (``{"http[0].url": 5}``), for
+    messages about the data (a model's validation error) to name the line too."""
     shown = str(path)
     try:
         size = path.stat().st_size
@@ -162,9 +184,9 @@ def read_yaml(path: Path) -> Any:
         loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
-            return None
+            return None, {}
         loader.inspect(node)
-        return loader.construct_document(node)
+        return loader.construct_document(node), loader.lines
     except _Rejected as exc:
         where = f" ({_line(exc.mark)})" if exc.mark is not None else ""
         raise ConfigError(shown, exc.key, f"{exc.problem}{where}") from None

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import Field, ValidationError, create_model, model_validator
 
 from opsverify.config.base import NAME_MAX, NAME_PATTERN, SECTIONS, Safety, Strict, Target
-from opsverify.config.loader import read_yaml
+from opsverify.config.loader import line_of, read_yaml_with_lines
 from opsverify.config.rotation import Rotation
 from opsverify.config.secrets import SecretRef, iter_secret_refs
 from opsverify.config.thresholds import MaxMs, MinDays, Threshold
@@ -162,7 +162,8 @@ def environment_model() -> type[EnvironmentBase]:
 Environment = EnvironmentBase
 
 
-def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
+def _key_path(loc: tuple[int | str, ...], data: Any) -> tuple[str, str]:
+    """The key path of a validation error's location, and the name of the target it is in."""
     parts: list[str] = []
     node = data
     label = ""
@@ -178,8 +179,7 @@ def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
             continue
         parts.append(("." if parts else "") + key_text(item))
         node = node.get(item) if isinstance(node, dict) else None
-    path = "".join(parts)
-    return f"{path} (target {label!r})" if label else path
+    return "".join(parts), label
 
 
 _TYPE_TAGS = {"int", "str", "float", "bool", "none", "dict", "list"}
@@ -206,7 +206,7 @@ def _most_specific(errors: list[Any]) -> Any:
 def load_environment(path: Path) -> EnvironmentBase:
     """Read and validate one environment file; raises :class:`ConfigError` naming file and key."""
     shown = str(path)
-    data = read_yaml(path)
+    data, lines = read_yaml_with_lines(path)
     if not isinstance(data, dict):
         raise ConfigError(shown, "", "must be a mapping of keys (name, tier, sections ...)")
     data.setdefault("name", path.stem)
@@ -222,12 +222,15 @@ def load_environment(path: Path) -> EnvironmentBase:
             message = "unknown key" + (f" (known keys: {', '.join(known)})" if known else "")
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
+        key, label = _key_path(loc, data)
+        message += line_of(lines, key)
         here = _keys_of(exc.errors()[0].get("loc", ()))
         places = {_keys_of(e.get("loc", ())) for e in exc.errors()}
         more = len({p for p in places if p[: len(here)] != here})
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(shown, _key_path(loc, data) or "(top level)", message) from None
+        shown_key = (f"{key} (target {label!r})" if label else key) or "(top level)"
+        raise ConfigError(shown, shown_key, message) from None
     env.source = shown
     return env
 

@@ -34,7 +34,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from opsverify.config.base import Strict
-from opsverify.config.loader import read_yaml
+from opsverify.config.loader import line_of, read_yaml_with_lines
 from opsverify.config.secrets import SecretRef
 from opsverify.config.values import key_text
 from opsverify.errors import ConfigError
@@ -213,36 +213,39 @@ def _key(loc: tuple[int | str, ...]) -> str:
     return text or "(top level)"
 
 
-def _config_error(path: Path, exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> ConfigError:
+def _config_error(path: Path, exc: ValidationError, prefix: tuple[int | str, ...] = (),
+                  lines: dict[str, int] | None = None) -> ConfigError:
     first = exc.errors()[0]
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if first.get("type") == "extra_forbidden":
         message = "unknown key"
     elif first.get("type") == "missing":
         message = "required key is missing"
+    key = _key((*prefix, *first.get("loc", ())))
+    message += line_of(lines or {}, key)
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ConfigError(str(path), _key((*prefix, *first.get("loc", ()))), message)
+    return ConfigError(str(path), key, message)
 
 
 def load_policy(path: Path) -> Policy:
     """Read and validate a policy file; raises :class:`ConfigError` naming the file and key."""
-    data = read_yaml(path)
+    data, lines = read_yaml_with_lines(path)
     if not isinstance(data, dict):
         raise ConfigError(str(path), "", "must be a mapping (environment, items, ...)")
     data.setdefault("name", path.stem)
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(path, exc) from None
+        raise _config_error(path, exc, lines=lines) from None
     policy.source = str(path)
     return policy
 
 
 def load_waivers(path: Path, max_days: float) -> list[Waiver]:
     """Read and validate a waivers file against the policy's maximum duration."""
-    data = read_yaml(path)
+    data, lines = read_yaml_with_lines(path)
     if data is None:
         return []
     if not isinstance(data, dict):
@@ -250,7 +253,7 @@ def load_waivers(path: Path, max_days: float) -> list[Waiver]:
     try:
         parsed = WaiverFile.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(path, exc) from None
+        raise _config_error(path, exc, lines=lines) from None
     _check_durations(path, parsed.waivers, max_days, "waivers")
     return parsed.waivers
 
