@@ -101,6 +101,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from opsverify.sandbox.manager import state_dir
 
     os.environ.setdefault("OPSVERIFY_SANDBOX_DIR", str(state_dir()))
+    if _wants_checks(config) and not config.getoption("no_reports") and not config.option.collectonly \
+            and not _is_worker(config):
+        # a run that stops here (a bad environment file) must not leave an earlier run's evidence behind
+        (reports_dir(config) / "summary.json").unlink(missing_ok=True)
     if config.getoption("probe_concurrency") < 1:
         raise pytest.UsageError("--probe-concurrency must be at least 1")
     session = OvSession.create(

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.harness import ROOT, run_checks
+from tests.harness import ROOT, run_checks, run_pytest
 
 STATUS = "test_endpoint_returns_expected_status"
 JSON_FIELDS = "test_endpoint_json_fields_have_expected_values"
@@ -724,3 +724,20 @@ def test_the_checklist_is_appended_to_the_github_step_summary(run_suite, demo, t
     assert text.count("## Pre-deploy checklist") == 2
     assert text.startswith("# Earlier step\n")
     assert "PROMOTE" in text[text.rindex("## Pre-deploy"):]
+
+
+def test_a_run_stopped_by_a_bad_environment_file_leaves_no_earlier_evidence(run_suite, demo, tmp_path):
+    """The usage error comes before any report is written; the previous run's summary.json, left in
+    the same reports directory, would otherwise be judged as this run's."""
+    good = run_staging(run_suite, staging(demo))
+    reports = good.reports
+    assert good.ret == 0 and (reports / "summary.json").exists()
+    bad = tmp_path / "staging.yaml"
+    bad.write_text("name: staging\ntier: staging\ntier: dev\n")
+    proc = run_pytest([f"--rootdir={ROOT}", f"-c={ROOT / 'pyproject.toml'}", f"--reports-dir={reports}",
+                       f"--env-file={bad}", "-m", "predeploy", HTTP_CHECKS])
+    assert proc.returncode == 4, proc.stderr
+    assert not (reports / "summary.json").exists()
+    result = gate(tmp_path, write_policy(tmp_path), reports / "summary.json")
+    assert result.ret == 1
+    assert result.reason("no results (file does not exist)")
