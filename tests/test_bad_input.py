@@ -160,7 +160,7 @@ VALUE_CASES = [
     ("ttl-warn-below-critical", "name: x\nvault:\n  - {name: v, addr: 'http://h:8200', leases: "
      "[{name: l, prefix: p/, min_ttl: {warn: 1m, critical: 1h}}]}\n", "vault[0].leases[0].min_ttl", "warn 1 min is below critical 1 h"),
     ("age-negative-duration", "name: x\nbackups:\n  - {name: b, path: /b/*, max_age: -1}\n", "backups[0].max_age", "outside"),
-    ("threshold-true", target("tls", host="h", min_days="true"), "tls[0].min_days", "true is not a number"),
+    ("threshold-true", target("tls", host="h", min_days="true"), "tls[0].min_days", "a threshold is a number or {warn: W, critical: C}, not true/false"),
     ("status-true", target("http", url=URL, status="[true]"), "http[0].status", "true is not a number here"),
     ("port-false", target("tcp", host="h", port="false"), "tcp[0].port", "false is not a number here"),
     ("status-10e20", target("http", url=URL, status="100000000000000000000"), "http[0].status", "integers must fit in 64 bits"),

@@ -50,8 +50,8 @@ class Strict(BaseModel):
     def _no_bool_or_huge_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         if info.field_name is None or isinstance(value, (str, dict)) or value is None:
             return value
-        takes_bool, takes_any = _accepts(cls, info.field_name)
-        if takes_any:
+        takes_bool, takes_any, takes_number = _accepts(cls, info.field_name)
+        if takes_any or not takes_number:
             return value
         for item in _scalars(value):
             if isinstance(item, bool):
@@ -76,22 +76,24 @@ def _scalars(value: Any) -> list[Any]:
 
 
 @lru_cache(maxsize=None)
-def _accepts(model: type[BaseModel], field: str) -> tuple[bool, bool]:
-    """Whether a field's type takes ``bool`` anywhere, and whether it takes anything (``Any``)."""
+def _accepts(model: type[BaseModel], field: str) -> tuple[bool, bool, bool]:
+    """Whether a field's type takes ``bool``, anything (``Any``), and a number, anywhere in it."""
     info = model.model_fields.get(field)
     if info is None:
-        return True, True
-    takes_bool = takes_any = False
+        return True, True, True
+    takes_bool = takes_any = takes_number = False
     stack: list[Any] = [info.annotation]
     while stack:
         annotation = stack.pop()
         if annotation is bool:
             takes_bool = True
+        elif annotation in (int, float):
+            takes_number = True
         elif annotation is Any or annotation is object:
             takes_any = True
         elif not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             stack.extend(get_args(annotation))  # unions, lists, dicts, Annotated (models check their own)
-    return takes_bool, takes_any
+    return takes_bool, takes_any, takes_number
 
 
 class Safety(str, Enum):
