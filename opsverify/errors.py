@@ -35,7 +35,8 @@ class ConfigError(OpsverifyError):
         self.key = key
         self.problem = problem
         where = f"{file}: {key}" if key else file
-        super().__init__(f"{where}: {problem}")
+        text = f"{where}: {problem}"
+        super().__init__(text.replace("\r", "\\r").replace("\n", "\\n"))  # one line, whatever the file held
 
 
 class SandboxError(OpsverifyError):

@@ -29,7 +29,7 @@ from opsverify.engine import DEFAULT_CONCURRENCY
 from opsverify.net.sampling import DEFAULT_COUNT, DEFAULT_PER_HOST, SamplingSettings
 from opsverify.errors import CheckFailed, OpsverifyError, one_line
 from opsverify.expect import CheckNotes, Expect
-from opsverify.results import CheckRecord, RunInfo, utc_now
+from opsverify.results import CheckRecord, RunInfo, run_ending, utc_now
 from opsverify.session import Case, OvSession, case_of, known_environments, section_of, system_of
 from opsverify.writers import allure_env, allure_results, summary_json, summary_md
 from opsverify.gate import pytest_support as gate_support  # gate (issue 7)
@@ -113,6 +113,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from opsverify.sandbox.manager import state_dir
 
     os.environ.setdefault("OPSVERIFY_SANDBOX_DIR", str(state_dir()))
+    if _wants_checks(config) and not config.getoption("no_reports") and not config.option.collectonly \
+            and not _is_worker(config):
+        # a run that stops here (a bad environment file) must not leave an earlier run's evidence behind
+        (reports_dir(config) / "summary.json").unlink(missing_ok=True)
     if config.getoption("probe_concurrency") < 1:
         raise pytest.UsageError("--probe-concurrency must be at least 1")
     for option, low, high in (("latency_samples", 1, 50), ("latency_per_host", 1, 1024)):
@@ -216,6 +220,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         configured.extend(marker.args)
     each_marker = metafunc.definition.get_closest_marker("each")
     each = each_marker.args[0] if each_marker else None
+    problem = session.marker_fields_problem(section, configured, each)
+    if problem:  # raised once collection is done (pytest_collection_modifyitems): a usage error, exit 4
+        session.usage_problems.append(f"{metafunc.definition.nodeid}: {problem}")
     cases = session.cases(section, configured, each)
     if cases:
         metafunc.parametrize("ov_case", cases, ids=[c.id for c in cases])
@@ -235,6 +242,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     session = ov(config)
+    if session.usage_problems:
+        raise pytest.UsageError(session.usage_problems[0])
     allure_on = allure_extras.enabled(config)  # gate (issue 7)
     for item in items:
         if "ov_case" not in getattr(item, "fixturenames", ()):
@@ -481,7 +490,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         kind, message = "skipped", str(report.longrepr[2]).removeprefix("Skipped: ")
     elif report.passed and report.when == "call":
         kind = "passed"
-    if report.longrepr is not None and verbose_tb:
+    if isinstance(report.longrepr, tuple):  # a skip's (path, line, reason): keep its shape for every reporter
+        path, lineno, reason = report.longrepr
+        report.longrepr = (path, lineno, REDACTOR.redact(reason))
+    elif report.longrepr is not None and verbose_tb:
         report.longrepr = REDACTOR.redact(str(report.longrepr))
     report.sections = [(title, REDACTOR.redact(text)) for title, text in report.sections]
     if kind is None:
@@ -595,6 +607,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         credentials=[c.to_dict() for c in inventory.collect(ovs, settled_only=True)],  # issue 8
         wait=config.stash.get(waiting.RUN_KEY, None),
         analysis=config.stash.get(analysis.RUN_KEY, None),
+        ended=run_ending(exitstatus, len(records), str(session.shouldstop or session.shouldfail or "") or None),
     )
     out = reports_dir(config)
     summary_json.write(out / "summary.json", run, records)

@@ -11,13 +11,15 @@ Example (inside the plugin)::
 from __future__ import annotations
 
 import concurrent.futures
+import difflib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 import pytest
+from pydantic import BaseModel
 
 from opsverify.config.base import SECTIONS, Safety, Target
 from opsverify.config.model import EnvironmentBase, load_environment
@@ -58,6 +60,7 @@ class OvSession:
     engine: Engine
     root: Path
     phase: str | None = None
+    usage_problems: list[str] = field(default_factory=list)
     _prefetched: set[str] = field(default_factory=set)
     _prepared_modules: set[str] = field(default_factory=set)
     _prepared_tls: set[str] = field(default_factory=set)
@@ -131,6 +134,29 @@ class OvSession:
                 else:
                     found.append(Case(env.name, section, target.name))
         return found
+
+    def marker_fields_problem(self, section: str, configured: list[str], each: str | None) -> str | None:
+        """Why ``configured(...)`` / ``each(...)`` name fields the section's targets do not have, or
+        ``None``. A typo there would skip the check everywhere as "not configured"."""
+        spec = SECTIONS.get(section)
+        if spec is None:
+            return None
+        fields = dict(spec.model.model_fields)
+        known = set(fields) | _properties(spec.model)
+        if each is not None:
+            if each not in known:
+                return f"each({each!r}): {section} targets have no field {each!r}{_did_you_mean(each, known)}"
+            annotation = fields[each].annotation if each in fields else _return_type(spec.model, each)
+            if not _is_list(annotation):
+                return f"each({each!r}): {section} targets' field {each!r} is not a list"
+            item = _list_item_model(annotation)
+            if item is not None:
+                known |= set(item.model_fields) | _properties(item)
+        for name in configured:
+            if name not in known:
+                whose = f"{section} targets" + (f" or their {each}" if each else "")
+                return f"configured({name!r}): {whose} have no field {name!r}{_did_you_mean(name, known)}"
+        return None
 
     def target_of(self, case: Case) -> Target:
         return self.environments[case.env].target(case.section, case.target)
@@ -302,6 +328,39 @@ def _is_set(value: Any) -> bool:
 
 def _has_field(obj: Any, name: str) -> bool:
     return name in getattr(type(obj), "model_fields", {})
+
+
+def _did_you_mean(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _properties(model: type[BaseModel]) -> set[str]:
+    return {name for name in dir(model) if isinstance(getattr(model, name, None), property)}
+
+
+def _list_item_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of a list field's elements (``list[KafkaTopic] | None`` -> KafkaTopic)."""
+    for arg in get_args(annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        found = _list_item_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_list(annotation: Any) -> bool:
+    """``list[X]`` or ``list[X] | None``."""
+    return get_origin(annotation) is list or any(get_origin(arg) is list for arg in get_args(annotation))
+
+
+def _return_type(model: type[BaseModel], name: str) -> Any:
+    prop = getattr(model, name)
+    try:
+        return get_type_hints(prop.fget).get("return")
+    except (NameError, TypeError):
+        return None
 
 
 def _item_name(sub: Any) -> str:

@@ -92,3 +92,25 @@ def test_every_marker_is_registered_with_a_description():
     for marker in ("smoke", "predeploy", "slo", "rotation", "mutating", "disruptive", "runbook(id)", "severity(level)"):
         line = next((line for line in proc.stdout.splitlines() if line.startswith(f"@pytest.mark.{marker}:")), "")
         assert len(line) > len(marker) + 20, f"marker {marker} lacks a description"
+
+
+@pytest.mark.parametrize(("marker", "expected"), [
+    ("configured('max_latncy_ms')",
+     "configured('max_latncy_ms'): http targets have no field 'max_latncy_ms' (did you mean 'max_latency_ms'?)"),
+    ("each('tagets')", "each('tagets'): http targets have no field 'tagets'"),
+    ("each('url')", "each('url'): http targets' field 'url' is not a list"),
+], ids=["configured-typo", "each-typo", "each-not-a-list"])
+def test_a_marker_naming_no_config_field_is_a_collection_usage_error(tmp_path, marker, expected):
+    """A typo there would skip the check everywhere as "not configured" instead of running it."""
+    check = tmp_path / "test_typo.py"
+    check.write_text(f"import pytest\n\n@pytest.mark.{marker}\ndef test_typo(http_response):\n    pass\n")
+    env = _write(tmp_path, "name: x\nhttp:\n  - {name: gw, url: 'http://127.0.0.1:1/', max_latency_ms: 400}\n", "x.yaml")
+    proc = run_pytest([*OUTSIDE, *BASE, f"--env-file={env}", str(check)])
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "::test_typo: " + expected in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_the_shipped_checks_name_only_fields_their_targets_have():
+    proc = run_pytest([*BASE, "--env", "local", "--collect-only", "-q"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr

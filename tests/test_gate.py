@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.harness import ROOT
+from tests.harness import ROOT, run_checks, run_pytest
 
 STATUS = "test_endpoint_returns_expected_status"
 JSON_FIELDS = "test_endpoint_json_fields_have_expected_values"
@@ -241,38 +242,216 @@ def test_stale_evidence_holds(run_suite, demo, tmp_path):
     assert "check the clocks" in future.reason("results from the future")
 
 
-def test_corrupt_and_partial_results_hold(run_suite, demo, tmp_path):
-    run = run_staging(run_suite, staging(demo))
-    original = json.loads((run.reports / "summary.json").read_text())
-    policy = write_policy(tmp_path)
+# -- corrupt, tampered and partial evidence: one real run of each kind, then edits of its summary.json ------
+@pytest.fixture(scope="module")
+def evidence(demo: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The summaries of a green and a red (one check failing) staging run."""
+    found = {}
+    for name, env in (("green", staging(demo)), ("red", staging(demo, demo.url("/status/500")))):
+        run = run_checks(tmp_path_factory.mktemp(name), env, "-m", "predeploy", paths=[HTTP_CHECKS], env_name="staging")
+        assert run.summary is not None, run.stdout + run.stderr
+        found[name] = run.summary
+    assert [r["outcome"] for r in found["red"]["checks"]].count("failed") == 1
+    return found
 
-    broken = tmp_path / "broken.json"
-    broken.write_text((run.reports / "summary.json").read_text()[:200])
-    result = gate(tmp_path, policy, broken)
-    assert result.ret == 1
-    assert "not valid JSON" in result.reason("corrupt results")
 
-    truncated = tmp_path / "truncated.json"
-    doc = json.loads(json.dumps(original))
-    doc["checks"] = doc["checks"][:-1]
-    truncated.write_text(json.dumps(doc))
-    result = gate(tmp_path, policy, truncated)
-    assert result.ret == 1
-    assert "totals say 9 checks but 8 are listed" in result.reason("corrupt results")
+def _failed(doc: dict[str, Any]) -> dict[str, Any]:
+    return next(r for r in doc["checks"] if r["outcome"] == "failed")
 
-    unfinished = tmp_path / "unfinished.json"
-    doc = json.loads(json.dumps(original))
-    doc["run"]["finished_at"] = ""
-    unfinished.write_text(json.dumps(doc))
-    result = gate(tmp_path, policy, unfinished)
-    assert result.ret == 1
-    assert "the run did not finish" in result.reason("partial results")
 
-    other = tmp_path / "other.json"
-    other.write_text(json.dumps({"schema": "something/else", "checks": []}))
-    result = gate(tmp_path, policy, other)
+def _flip(doc: dict[str, Any], fix_totals: bool = False) -> None:
+    _failed(doc)["outcome"] = "passed"
+    if fix_totals:
+        doc["totals"]["failed"] -= 1
+        doc["totals"]["passed"] += 1
+
+
+def _drop_failed(doc: dict[str, Any]) -> None:
+    doc["checks"].remove(_failed(doc))
+    doc["totals"]["failed"] -= 1
+    doc["totals"]["total"] -= 1
+
+
+def _passing_copy(doc: dict[str, Any]) -> None:
+    doc["checks"].append({**_failed(doc), "outcome": "passed", "message": ""})
+    doc["totals"]["passed"] += 1
+    doc["totals"]["total"] += 1
+
+
+def _deep(levels: int) -> str:
+    return '{"schema": "opsverify.summary/2", "run": ' + "[" * levels + "]" * levels + "}"
+
+
+CORRUPT: list[tuple[str, str, Any, str]] = [
+    # (case, which run, the edit: a function of the document, or the file's new text/bytes, expected reason)
+    ("not-json", "green", lambda text: text[:200], "not valid JSON"),
+    ("not-utf8", "green", b"\xff\xfe{}", "not valid JSON (not UTF-8 text)"),
+    ("other-schema", "green", '{"schema": "something/else", "checks": []}', "not an opsverify summary"),
+    ("old-schema", "green", lambda doc: doc.update(schema="opsverify.summary/1"), "found 'opsverify.summary/1'"),
+    ("truncated-checks", "green", lambda doc: doc["checks"].pop(), "totals say 9 checks but 8 are listed"),
+    ("unfinished", "green", lambda doc: doc["run"].update(finished_at=""), "integrity digest does not match"),
+    ("checks-numbers", "green", lambda doc: doc.update(checks=[1, 2]), "checks[0]: Input should be a valid dictionary"),
+    ("checks-mapping", "green", lambda doc: doc.update(checks={}), "checks: Input should be a valid list"),
+    ("checks-text", "green", lambda doc: doc.update(checks="x"), "checks: Input should be a valid list"),
+    ("checks-missing", "green", lambda doc: doc.pop("checks"), "checks: required key is missing"),
+    ("marker-number", "green", lambda doc: doc["checks"][0].update(markers=[1]), "checks[0].markers[0]: Input should be a valid string"),
+    ("markers-text", "green", lambda doc: doc["checks"][0].update(markers="predeploy"), "checks[0].markers: Input should be a valid list"),
+    ("target-number", "green", lambda doc: doc["checks"][0].update(target=5), "checks[0].target: Input should be a valid string"),
+    ("message-mapping", "green", lambda doc: doc["checks"][0].update(message={"a": 1}), "checks[0].message: Input should be a valid string"),
+    ("outcome-unknown", "green", lambda doc: doc["checks"][0].update(outcome="passed "), "checks[0].outcome: Input should be"),
+    ("nodeid-empty", "green", lambda doc: doc["checks"][0].update(nodeid=""), "checks[0].nodeid: String should have at least 1"),
+    ("run-list", "green", lambda doc: doc.update(run=[]), "run: Input should be a valid dictionary"),
+    ("environments-numbers", "green", lambda doc: doc["run"].update(environments=[1]), "run.environments[0]: Input should be a valid string"),
+    ("commit-list", "green", lambda doc: doc["run"].update(git_commit=["a"]), "run.git_commit: Input should be a valid string"),
+    ("finished-number", "green", lambda doc: doc["run"].update(finished_at=123), "run.finished_at: Input should be a valid string"),
+    ("totals-text", "green", lambda doc: doc["totals"].update(total="9"), "totals.total: Input should be a valid integer"),
+    ("nested-100k", "green", _deep(100_000), "nested more than 64 levels deep"),
+    ("nested-500", "green", _deep(500), "nested more than 64 levels deep"),
+    ("no-integrity", "green", lambda doc: doc.pop("integrity"), "it carries no integrity digest"),
+    ("no-ended", "green", lambda doc: doc["run"].pop("ended"), "run.ended is missing"),
+    ("ended-edited", "red", lambda doc: (_flip(doc, True), doc["run"]["ended"].update(exit_status=0)),
+     "its integrity digest does not match its contents"),
+    # tampering that made a held release promote
+    ("failed-flipped", "red", lambda doc: _flip(doc), "passed but 7 are listed (edited?)"),
+    ("failed-flipped-totals-fixed", "red", lambda doc: _flip(doc, fix_totals=True), "integrity digest does not match"),
+    ("failed-marker-removed", "red", lambda doc: _failed(doc)["markers"].remove("predeploy"), "integrity digest does not match"),
+    ("failed-deleted-totals-fixed", "red", _drop_failed, "integrity digest does not match"),
+    ("failed-then-passing-copy", "red", _passing_copy, "is listed twice"),
+]
+
+
+@pytest.mark.parametrize(("base", "edit", "expected"), [c[1:] for c in CORRUPT], ids=[c[0] for c in CORRUPT])
+def test_corrupt_tampered_and_partial_results_hold(evidence, tmp_path, base, edit, expected):
+    """Every case holds (exit 1) with one reason naming the file; none promotes, none crashes."""
+    from opsverify.gate import run_gate
+
+    path = tmp_path / "summary.json"
+    original = json.dumps(evidence[base], indent=2)
+    if callable(edit) and edit.__code__.co_varnames[:1] == ("text",):
+        path.write_text(edit(original))
+    elif callable(edit):
+        doc = json.loads(original)
+        edit(doc)
+        path.write_text(json.dumps(doc, indent=2))
+    else:
+        path.write_bytes(edit if isinstance(edit, bytes) else edit.encode())
+    outcome = run_gate(write_policy(tmp_path), [path], output=tmp_path / "gate.json")
+    reasons = outcome.decision.reasons
+    assert outcome.exit_code == 1 and outcome.decision.decision == "hold", reasons
+    found = [r for r in reasons if expected in r]
+    assert found, reasons
+    assert str(path) in found[0] and "\n" not in found[0]
+    assert found[0].startswith(("corrupt results: ", "partial results: ")), found[0]
+
+
+def test_the_untouched_evidence_of_the_table_promotes(evidence, tmp_path):
+    """The table's edits are what holds: the green run as written promotes."""
+    from opsverify.gate import run_gate
+
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(evidence["green"]))
+    outcome = run_gate(write_policy(tmp_path), [path])
+    assert outcome.exit_code == 0, outcome.decision.reasons
+
+
+def test_corrupt_results_hold_through_the_command_too(evidence, tmp_path):
+    broken = tmp_path / "summary.json"
+    broken.write_text(json.dumps({**evidence["green"], "checks": [1, 2]}))
+    result = gate(tmp_path, write_policy(tmp_path), broken)
+    assert result.ret == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.reason("corrupt results").endswith("checks[0]: Input should be a valid dictionary")
+
+
+CRASH_PLUGIN = """
+seen = 0
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    global seen
+    seen += 1
+    if seen == 5:
+        raise RuntimeError("a reporter crashed")
+"""
+
+
+def _with_plugin(tmp_path: Path, name: str, text: str) -> dict[str, str]:
+    (tmp_path / f"{name}.py").write_text(text)
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p)}
+
+
+def test_a_run_that_crashed_holds_in_both_forms(run_suite, demo, tmp_path):
+    """pytest exits 3 (INTERNALERROR) after 5 checks, yet the summary is finished and consistent:
+    its run.ended says how the session ended, and the gate holds on it."""
+    env_vars = _with_plugin(tmp_path, "crash_after_five", CRASH_PLUGIN)
+    run = run_staging(run_suite, staging(demo), "-p", "crash_after_five", env_vars=env_vars)
+    assert run.ret == 3, run.stdout[-2000:]
+    ended = run.summary["run"]["ended"]
+    assert (ended["exit_status"], ended["status"], ended["checks"]) == (3, "internal_error", 5)
+    result = gate(tmp_path, write_policy(tmp_path), run.reports / "summary.json")
+    assert result.ret == 1, result.stdout
+    assert result.reason("partial results").endswith(
+        "the run ended with an internal error (pytest exit 3): its results are partial")
+    assert "did not complete: internal error (pytest exit 3)" in (run.reports / "summary.md").read_text()
+    one_step = run_staging(run_suite, staging(demo), "-p", "crash_after_five", "--gate", str(write_policy(tmp_path)),
+                           env_vars=env_vars)
+    assert one_step.ret == 1
+    doc = json.loads((one_step.reports / "gate.json").read_text())
+    assert doc["decision"] == "hold"
+    assert sum("internal error (pytest exit 3)" in r for r in doc["reasons"]) == 1
+
+
+@pytest.mark.parametrize(("check", "exit_status", "why"), [
+    ("import pytest\n\n@pytest.mark.runbook('nowhere#nothing')\ndef test_x(http_response):\n    pass\n", 4, "a usage error"),
+    ("def test_x(:\n", 2, "interrupted during collection"),
+], ids=["usage-error", "collection-error"])
+def test_a_run_that_did_not_start_holds(run_suite, demo, tmp_path, check, exit_status, why):
+    bad = tmp_path / "test_bad_check.py"
+    bad.write_text(check)
+    run = run_suite(staging(demo), "-m", "predeploy", "-p", "fixtures.http", paths=[HTTP_CHECKS, str(bad)],
+                    env_name="staging")
+    assert run.ret == exit_status, run.stdout + run.stderr
+    assert run.summary is not None and run.summary["checks"] == []
+    assert run.summary["run"]["ended"]["status"] == "not_started"
+    result = gate(tmp_path, write_policy(tmp_path), run.reports / "summary.json")
     assert result.ret == 1
-    assert "not an opsverify summary" in result.reason("corrupt results")
+    assert result.reason("the run did not start").endswith(
+        f"the run did not start (pytest exit {exit_status}, {why}): no check ran — fix that and run the checks again")
+    assert not result.line("Evidence is current and complete").startswith("- ✓ ")
+
+
+def test_signed_evidence_promotes_only_with_the_policys_key(run_suite, demo, evidence, tmp_path, monkeypatch):
+    from opsverify.gate import run_gate
+
+    signing_key = "k3y-for-the-selftest-0123456789"
+    run = run_staging(run_suite, staging(demo), env_vars={"OPSVERIFY_EVIDENCE_KEY": signing_key})
+    signed = run.reports / "summary.json"
+    seal = run.summary["integrity"]
+    assert seal["signature"]["algorithm"] == "hmac-sha256" and seal["signature"]["key"] == "$OPSVERIFY_EVIDENCE_KEY"
+    assert signing_key not in signed.read_text()
+    unsigned = tmp_path / "unsigned.json"
+    unsigned.write_text(json.dumps(evidence["green"]))
+    policy = write_policy(tmp_path, evidence={"key": {"env": "SELFTEST_GATE_KEY"}})
+
+    def judge(path: Path) -> list[str]:
+        outcome = run_gate(policy, [path], output=tmp_path / "gate.json")
+        assert signing_key not in (tmp_path / "gate.json").read_text() + outcome.markdown
+        return outcome.decision.reasons
+
+    monkeypatch.delenv("SELFTEST_GATE_KEY", raising=False)
+    assert any(r.startswith("unverifiable evidence: secret SELFTEST_GATE_KEY is not set") for r in judge(signed))
+    monkeypatch.setenv("SELFTEST_GATE_KEY", signing_key)
+    assert judge(signed) == []
+    assert any("it is not signed, and the policy accepts only evidence signed with $SELFTEST_GATE_KEY" in r
+               for r in judge(unsigned))
+    monkeypatch.setenv("SELFTEST_GATE_KEY", "another-key-entirely-0123456789")
+    assert any("its signature was not made with $SELFTEST_GATE_KEY" in r for r in judge(signed))
+    forged = json.loads(signed.read_text())
+    forged["checks"][0]["markers"] = []
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(forged))
+    monkeypatch.setenv("SELFTEST_GATE_KEY", signing_key)
+    assert any("integrity digest does not match" in r for r in judge(tampered))
 
 
 def test_results_of_another_environment_hold(run_suite, demo, tmp_path):
@@ -361,8 +540,8 @@ def test_a_malformed_waiver_file_holds_naming_file_and_key(run_suite, demo, tmp_
     result = gate(tmp_path, policy, summary, args=("--now", iso(now)))
     assert result.ret == 1, result.stdout
     assert result.reason("malformed waiver file") == (
-        f"malformed waiver file: {path}: waivers[1].approver: required key is missing"
-    )
+        f"malformed waiver file: {path}: waivers[1].approver: required key is missing (line 10)"
+    )  # the line of the waiver that lacks it
     # the file is rejected as a whole: its valid waiver does not cover the failure either
     assert "got HTTP 500" in result.reason("Health endpoints answer: failed")
 
@@ -461,6 +640,15 @@ def test_a_bad_policy_cannot_decide_naming_file_and_key(tmp_path):
     assert result.ret == 2
     assert f"{policy}: block_on: must include error, missing: the gate fails closed" in result.stderr
 
+    for value, problem in ((".inf", "max_age_minutes: Input should be a finite number"),
+                           ("1e300", "max_age_minutes: Input should be less than or equal to 43200"),
+                           ("true", "max_age_minutes: true is not a number here")):
+        policy.write_text(yaml.safe_dump(dict(POLICY)).replace("max_age_minutes: 30", f"max_age_minutes: {value}"))
+        result = gate(tmp_path, policy, tmp_path / "summary.json")
+        assert result.ret == 2, result.stderr
+        assert f"opsverify gate: bad policy: {policy}: {problem}" in result.stderr
+        assert "Traceback" not in result.stderr
+
     missing = gate(tmp_path, tmp_path / "absent.yaml", tmp_path / "summary.json")
     assert missing.ret == 2
     assert f"{tmp_path / 'absent.yaml'}: file not found" in missing.stderr
@@ -536,3 +724,20 @@ def test_the_checklist_is_appended_to_the_github_step_summary(run_suite, demo, t
     assert text.count("## Pre-deploy checklist") == 2
     assert text.startswith("# Earlier step\n")
     assert "PROMOTE" in text[text.rindex("## Pre-deploy"):]
+
+
+def test_a_run_stopped_by_a_bad_environment_file_leaves_no_earlier_evidence(run_suite, demo, tmp_path):
+    """The usage error comes before any report is written; the previous run's summary.json, left in
+    the same reports directory, would otherwise be judged as this run's."""
+    good = run_staging(run_suite, staging(demo))
+    reports = good.reports
+    assert good.ret == 0 and (reports / "summary.json").exists()
+    bad = tmp_path / "staging.yaml"
+    bad.write_text("name: staging\ntier: staging\ntier: dev\n")
+    proc = run_pytest([f"--rootdir={ROOT}", f"-c={ROOT / 'pyproject.toml'}", f"--reports-dir={reports}",
+                       f"--env-file={bad}", "-m", "predeploy", HTTP_CHECKS])
+    assert proc.returncode == 4, proc.stderr
+    assert not (reports / "summary.json").exists()
+    result = gate(tmp_path, write_policy(tmp_path), reports / "summary.json")
+    assert result.ret == 1
+    assert result.reason("no results (file does not exist)")

@@ -85,7 +85,9 @@ def test_summary_json_has_the_fields_the_gate_reads(run_suite, demo):
                                                  {"name": "down", "url": demo.url("/status/503")}]},
                     "-k", "status")
     summary = run.summary
-    assert summary["schema"] == "opsverify.summary/1"
+    assert summary["schema"] == "opsverify.summary/2"
+    assert summary["run"]["ended"] == {"exit_status": 1, "status": "completed", "checks": 2, "stopped_early": None}
+    assert summary["integrity"]["algorithm"] == "sha256" and len(summary["integrity"]["digest"]) == 64
     assert summary["run"]["environments"] == ["selftest"]
     assert summary["run"]["started_at"].endswith("Z") and summary["run"]["finished_at"].endswith("Z")
     assert summary["run"]["opsverify_version"]

@@ -483,11 +483,11 @@ def _load(tmp_path: Path, target: dict[str, Any]) -> Any:
 def test_config_reads_durations_and_fills_defaults_from_the_environment(tmp_path: Path) -> None:
     target = _load(tmp_path, {
         "token": {"env": "T"},
-        "tokens": [{"name": "a", "accessor": "x", "min_ttl": {"warn": "1h30m", "critical": 0.5}}],
+        "tokens": [{"name": "a", "accessor": "x", "min_ttl": {"warn": "1d12h", "critical": 0.5}}],
         "leases": [{"name": "l", "prefix": "database/creds/app"}],
         "secrets": [{"name": "s", "path": "/app/db/"}],
     })
-    assert (target.tokens[0].min_ttl.warn, target.tokens[0].min_ttl.critical) == (5400, 43200)
+    assert (target.tokens[0].min_ttl.warn, target.tokens[0].min_ttl.critical) == (129600, 43200)
     assert (target.token_min_ttl.warn, target.token_min_ttl.critical) == (14 * 86400, 3 * 86400)  # dev tier
     assert target.leases[0].prefix == "database/creds/app/"
     assert (target.secrets[0].full_path, target.secrets[0].max_age.critical) == ("secret/app/db", 90 * 86400)

@@ -32,7 +32,7 @@ def _gate_args(parser: argparse.ArgumentParser) -> None:
 @command("gate")(_gate_args)
 def run_gate_command(args: argparse.Namespace) -> int:
     from opsverify.gate import run_gate
-    from opsverify.gate.decide import parse_time
+    from opsverify.gate.evidence import parse_time
 
     now = None
     if args.now is not None:

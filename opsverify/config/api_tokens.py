@@ -31,7 +31,8 @@ from pydantic import Field, field_validator
 
 from opsverify.config.base import Target, section
 from opsverify.config.secrets import SecretRef
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import MinDays, Threshold
+from opsverify.config.values import HttpUrl
 from opsverify.jsonpath import JsonPathError, parse
 
 CLOUDFLARE_VERIFY = "https://api.cloudflare.com/client/v4/user/tokens/verify"
@@ -40,7 +41,7 @@ CLOUDFLARE_VERIFY = "https://api.cloudflare.com/client/v4/user/tokens/verify"
 class ApiTokenTarget(Target):
     """One token, the endpoint that introspects it, and where its answer says "active" and "expires"."""
 
-    verify_url: str = Field(pattern=r"^https?://[^/]+(/.*)?$")
+    verify_url: HttpUrl = Field(pattern=r"^https?://[^/]+(/.*)?$")
     method: Literal["GET", "POST"] = "GET"
     token: SecretRef
     header: str = Field(default="authorization", min_length=1)
@@ -50,7 +51,7 @@ class ApiTokenTarget(Target):
     expires_path: str | None = "result.expires_on"
     id_path: str | None = "result.id"
     issued_at: datetime | date | None = None
-    min_days: Threshold | None = None
+    min_days: MinDays | None = None
     ca_bundle: str | None = None
     verify_tls: bool = True
 

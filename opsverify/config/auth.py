@@ -46,8 +46,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from opsverify.config.base import NAME_PATTERN, Strict, Target, section
+from opsverify.config.base import NAME_MAX, NAME_PATTERN, Strict, Target, section
 from opsverify.config.secrets import SecretRef
+from opsverify.config.values import HttpUrl
 
 Phase = Literal["before", "overlap", "after"]
 PATH = r"^/"
@@ -115,7 +116,7 @@ class ApiKeyEndpoint(Strict):
 class RetiredApiKey(Strict):
     """A key that was retired and must be refused."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     key: SecretRef
 
 
@@ -175,7 +176,7 @@ class Rotation(Strict):
 class AuthTarget(Target):
     """An API edge: where its auth endpoints are, and what its credentials must do."""
 
-    base_url: str = Field(pattern=r"^https?://[^/]+/?$", description="scheme://host[:port] of the API")
+    base_url: HttpUrl = Field(pattern=r"^https?://[^/]+/?$", description="scheme://host[:port] of the API")
     ca_bundle: str | None = None
     verify_tls: bool = True
     client: ClientCredentials | None = None

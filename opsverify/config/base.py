@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from opsverify.config.thresholds import Threshold
 
@@ -28,10 +29,71 @@ if TYPE_CHECKING:
     from opsverify.config.model import Defaults
 
 
-class Strict(BaseModel):
-    """Base for every config model: unknown keys are errors, values are not coerced loosely."""
+INT_LIMIT = 2**63
+"""Integers from a file must fit in 64 bits (the libraries the probes hand them to are C code)."""
+STR_LIMIT = 65_536
+"""Longest text value a file may give (a request body or a PEM bundle fits easily)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+class Strict(BaseModel):
+    """Base for every config model: unknown keys are errors, values are not coerced loosely.
+
+    Numbers must be finite (no ``.nan``, ``.inf``), integers fit in 64 bits, and ``true``/``false``
+    are not numbers (``status: [true]`` is an error, not HTTP status 1).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False,
+                              str_max_length=STR_LIMIT)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_or_huge_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name is None or isinstance(value, (str, dict)) or value is None:
+            return value
+        takes_bool, takes_any, takes_number = _accepts(cls, info.field_name)
+        if takes_any or not takes_number:
+            return value
+        for item in _scalars(value):
+            if isinstance(item, bool):
+                if not takes_bool:
+                    raise ValueError(f"{str(item).lower()} is not a number here")
+            elif isinstance(item, int) and abs(item) >= INT_LIMIT:
+                raise ValueError("number is too large (integers must fit in 64 bits)")
+        return value
+
+
+def _scalars(value: Any) -> list[Any]:
+    """``value`` and the scalars of the lists in it (not mappings: those are models of their own)."""
+    found: list[Any] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif not isinstance(item, dict):
+            found.append(item)
+    return found
+
+
+@lru_cache(maxsize=None)
+def _accepts(model: type[BaseModel], field: str) -> tuple[bool, bool, bool]:
+    """Whether a field's type takes ``bool``, anything (``Any``), and a number, anywhere in it."""
+    info = model.model_fields.get(field)
+    if info is None:
+        return True, True, True
+    takes_bool = takes_any = takes_number = False
+    stack: list[Any] = [info.annotation]
+    while stack:
+        annotation = stack.pop()
+        if annotation is bool:
+            takes_bool = True
+        elif annotation in (int, float):
+            takes_number = True
+        elif annotation is Any or annotation is object:
+            takes_any = True
+        elif not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            stack.extend(get_args(annotation))  # unions, lists, dicts, Annotated (models check their own)
+    return takes_bool, takes_any, takes_number
 
 
 class Safety(str, Enum):
@@ -43,12 +105,14 @@ class Safety(str, Enum):
 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+NAME_MAX = 64
+"""Longest name of an environment, target or item (names become check ids and report file names)."""
 
 
 class Target(Strict):
     """One named thing a section verifies. ``timeout_s`` falls back to the environment default."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     timeout_s: float | None = Field(default=None, gt=0, le=300)
     safety: Safety | None = Field(
         default=None,

@@ -49,10 +49,11 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from opsverify.config.base import NAME_PATTERN, Strict, Target, section
+from opsverify.config.base import NAME_MAX, NAME_PATTERN, Strict, Target, section
 from opsverify.config.secrets import SecretRef
 from opsverify.config.thresholds import Threshold
-from opsverify.config.vault import DurationThreshold
+from opsverify.config.vault import MaxDuration, MinDuration
+from opsverify.config.values import Port, check_host, check_url
 
 DEFAULT_BACKUP_MAX_AGE = Threshold(critical=26 * 3600.0)  # nightly dumps: a day plus the job's own run
 DEFAULT_TABLES = {
@@ -83,7 +84,7 @@ def parse_size(value: Any) -> int:
 
 
 class _Named(Strict):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
 
 
 # -- Redis -----------------------------------------------------------------------------------------
@@ -91,8 +92,8 @@ class RedisKeys(_Named):
     """Keys matching ``pattern`` (sampled with SCAN) and the TTLs they must carry."""
 
     pattern: str = Field(min_length=1, description="SCAN MATCH pattern, e.g. idem:*")
-    max_ttl: DurationThreshold = Field(default=None, description="every sampled key expires, within this")
-    min_ttl: DurationThreshold = Field(default=None, description="no sampled key expires sooner than this")
+    max_ttl: MaxDuration = Field(default=None, description="every sampled key expires, within this")
+    min_ttl: MinDuration = Field(default=None, description="no sampled key expires sooner than this")
     sample: int = Field(default=200, ge=1, le=100_000, description="at most this many keys are examined")
 
     @model_validator(mode="after")
@@ -127,6 +128,7 @@ class RedisTarget(Target):
         parts = urlsplit(value)
         if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
             raise ValueError("use redis://host:port/db or rediss://host:port/db")
+        check_url(value, ("redis", "rediss"))
         if parts.password or parts.username:
             raise ValueError("no credentials in the url: use username / password: {env: ...}")
         try:
@@ -192,7 +194,7 @@ class BackupSpec(Strict):
     """Backup artifacts on a file system: the newest must be recent and non-empty."""
 
     path: str = Field(min_length=1, description="file path or glob (** recurses); ${VAR} expanded")
-    max_age: DurationThreshold = Field(default=None, description="age of the newest artifact (default 26h)")
+    max_age: MaxDuration = Field(default=None, description="age of the newest artifact (default 26h)")
     min_size: int = Field(default=1, ge=1, description="bytes the newest artifact must have at least (1: not empty)")
 
     @field_validator("min_size", mode="before")
@@ -209,7 +211,7 @@ class BackupsTarget(Target, BackupSpec):
     """A set of backup artifacts (``path`` glob) with freshness, size and retention expectations."""
 
     min_count: int | None = Field(default=None, ge=1, description="retention keeps at least this many")
-    max_oldest_age: DurationThreshold = Field(
+    max_oldest_age: MaxDuration = Field(
         default=None, description="no artifact older than this (retention prunes old ones)"
     )
 
@@ -267,8 +269,8 @@ class PostgresMigrations(Strict):
 class PostgresTarget(Target):
     """A PostgreSQL database reached with a login role, its migrations and its backups."""
 
-    host: str = Field(min_length=1)
-    port: int = Field(default=5432, ge=1, le=65535)
+    host: str = Field(min_length=1, description="host name or address, or a unix socket directory (/run/postgresql)")
+    port: Port = 5432
     database: str = Field(min_length=1)
     user: str = Field(min_length=1)
     password: SecretRef | None = None
@@ -284,6 +286,11 @@ class PostgresTarget(Target):
     ca_bundle: str | None = Field(default=None, description="sslrootcert for verify-ca / verify-full")
     migrations: PostgresMigrations | None = None
     backup: BackupSpec | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _valid_host(cls, value: str) -> str:
+        return value if value.startswith("/") and "\x00" not in value else check_host(value)
 
     @model_validator(mode="after")
     def _retired_needs_password(self) -> PostgresTarget:

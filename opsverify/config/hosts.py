@@ -34,6 +34,7 @@ unquoted 0644 as the number 420).
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from typing import Any, Literal
 
@@ -43,6 +44,9 @@ from opsverify.config.base import Strict, Target, section
 
 BACKENDS = ("local", "ssh", "paramiko", "kubectl", "openshift", "docker", "podman", "ansible", "salt",
             "winrm", "lxc", "chroot")
+BACKEND_LIBRARIES = {"paramiko": ("paramiko", "paramiko"), "ansible": ("ansible", "ansible"),
+                     "salt": ("salt", "salt"), "winrm": ("winrm", "pywinrm")}
+"""testinfra backends that import a library (module, package to install) when they first connect."""
 
 
 class HostService(Strict):
@@ -147,6 +151,10 @@ class HostsTarget(Target):
                 f"a testinfra host spec like local://, ssh://user@host or kubectl://pod?namespace=ns "
                 f"(backends: {', '.join(BACKENDS)})"
             )
+        library = BACKEND_LIBRARIES.get(scheme)
+        if library is not None and importlib.util.find_spec(library[0]) is None:
+            raise ValueError(f"the {scheme}:// backend needs the Python package {library[1]}, which is not "
+                             f"installed here (pip install {library[1]})")
         return value
 
     @model_validator(mode="after")

@@ -23,7 +23,8 @@ from pydantic import Field, field_validator
 
 from opsverify.config.base import Target, section, threshold_or
 from opsverify.config.secrets import SecretRef
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import MaxMs, Threshold
+from opsverify.config.values import HttpStatus, HttpUrl
 
 
 class HeaderValue(SecretRef):
@@ -35,10 +36,10 @@ class HeaderValue(SecretRef):
 class HttpTarget(Target):
     """An HTTP(S) endpoint and what a healthy answer looks like."""
 
-    url: str = Field(pattern=r"^https?://")
+    url: HttpUrl = Field(pattern=r"^https?://")
     method: str = Field(default="GET", pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$")
-    status: int | list[int] = 200
-    max_latency_ms: Threshold | None = None
+    status: HttpStatus | list[HttpStatus] = 200
+    max_latency_ms: MaxMs | None = None
     body_contains: str | None = None
     json_fields: dict[str, Any] | None = Field(default=None, alias="json")
     headers: dict[str, str | None] | None = None

@@ -34,7 +34,8 @@ from pydantic import Field, field_validator, model_validator
 
 from opsverify.config.base import Strict, Target, section, threshold_or
 from opsverify.config.secrets import SecretRef
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import MaxCount, MaxMs, Threshold
+from opsverify.config.values import check_host, shown
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -77,8 +78,8 @@ class KafkaGroup(Strict):
     topics: list[str] | None = Field(
         default=None, description="count lag only on these topics (default: every committed topic)"
     )
-    max_lag: Threshold | None = Field(default=None, description="summed over all partitions")
-    max_partition_lag: Threshold | None = Field(
+    max_lag: MaxCount | None = Field(default=None, description="summed over all partitions")
+    max_partition_lag: MaxCount | None = Field(
         default=None, description="on the single worst partition (check skipped when unset)"
     )
 
@@ -87,7 +88,7 @@ class KafkaCanary(Strict):
     """Produce one record to ``topic`` and read it back (by partition + offset, no group join)."""
 
     topic: str = Field(pattern=TOPIC_PATTERN)
-    max_latency_ms: Threshold | None = None
+    max_latency_ms: MaxMs | None = None
 
 
 class KafkaTarget(Target):
@@ -105,7 +106,7 @@ class KafkaTarget(Target):
         default=None, ge=1, description="default minimum min.insync.replicas of every topic"
     )
     topics: list[KafkaTopic] = Field(default_factory=list)
-    max_lag: Threshold | None = Field(default=None, description="default max_lag of every group")
+    max_lag: MaxCount | None = Field(default=None, description="default max_lag of every group")
     groups: list[KafkaGroup] = Field(default_factory=list)
     canary: KafkaCanary | None = None
 
@@ -125,7 +126,8 @@ class KafkaTarget(Target):
         for server in servers:
             host, _, port = server.rpartition(":")
             if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-                raise ValueError(f"{server!r} is not host:port")
+                raise ValueError(f"{shown(server)} is not host:port")
+            check_host(host)
         return ",".join(servers)
 
     @field_validator("topics", "groups")

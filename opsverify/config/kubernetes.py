@@ -34,7 +34,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from opsverify.config.base import Strict, Target, section, threshold_or
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import MaxCount, MaxDays, MaxMinutes, MinDays, Threshold
 
 K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 DEFAULT_RESTARTS = Threshold(warn=2, critical=5)
@@ -51,14 +51,14 @@ class Workload(_Item):
     """A Deployment, StatefulSet or DaemonSet that must be fully ready, with healthy pods."""
 
     kind: Literal["Deployment", "StatefulSet", "DaemonSet"] = "Deployment"
-    max_restarts: Threshold | None = None
+    max_restarts: MaxCount | None = None
     linkerd: bool = Field(default=False, description="its pods must carry the Linkerd proxy")
 
 
 class Certificate(_Item):
     """A cert-manager ``Certificate`` (cert-manager.io/v1) that must be Ready and not expiring."""
 
-    min_days: Threshold | None = None
+    min_days: MinDays | None = None
 
 
 class LinkerdIdentity(Strict):
@@ -66,7 +66,7 @@ class LinkerdIdentity(Strict):
 
     namespace: str = Field(default="linkerd", pattern=K8S_NAME)
     secret: str = Field(default="linkerd-identity-issuer", pattern=K8S_NAME)
-    min_days: Threshold | None = None
+    min_days: MinDays | None = None
 
 
 class LinkerdTrustAnchor(Strict):
@@ -75,13 +75,13 @@ class LinkerdTrustAnchor(Strict):
     namespace: str = Field(default="linkerd", pattern=K8S_NAME)
     configmap: str = Field(default="linkerd-identity-trust-roots", pattern=K8S_NAME)
     key: str = "ca-bundle.crt"
-    min_days: Threshold | None = None
+    min_days: MinDays | None = None
 
 
 class SecretAge(_Item):
     """A Secret whose age (since rotation, else since creation) must stay below a maximum."""
 
-    max_age_days: Threshold | None = None
+    max_age_days: MaxDays | None = None
     rotated_annotation: str | None = Field(
         default=None, description=f"annotation holding the last rotation time (default {ROTATION_ANNOTATION})"
     )
@@ -90,7 +90,7 @@ class SecretAge(_Item):
 class Hpa(_Item):
     """A HorizontalPodAutoscaler (autoscaling/v2): replicas within bounds, not stuck at its maximum."""
 
-    max_minutes_at_max: Threshold | None = None
+    max_minutes_at_max: MaxMinutes | None = None
 
 
 class KubernetesTarget(Target):
@@ -100,7 +100,7 @@ class KubernetesTarget(Target):
     context: str | None = None
     in_cluster: bool = False
     namespace: str = Field(default="default", pattern=K8S_NAME)
-    max_restarts: Threshold | None = None
+    max_restarts: MaxCount | None = None
     rotation_annotation: str = ROTATION_ANNOTATION
     workloads: list[Workload] = Field(default_factory=list)
     certificates: list[Certificate] = Field(default_factory=list)

@@ -23,14 +23,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError, create_model, model_validator
 
 from opsverify.config.analysis import Analysis
-from opsverify.config.base import NAME_PATTERN, SECTIONS, Safety, Strict, Target
+from opsverify.config.base import NAME_MAX, NAME_PATTERN, SECTIONS, Safety, Strict, Target
+from opsverify.config.loader import line_of, read_yaml_with_lines
 from opsverify.config.rotation import Rotation
 from opsverify.config.secrets import SecretRef, iter_secret_refs
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import MaxMs, MinDays, Threshold
+from opsverify.config.values import key_text
 from opsverify.errors import ConfigError
 
 
@@ -71,10 +72,10 @@ class Defaults(Strict):
     """Environment-wide defaults; a target's own value always wins. Unset ones come from the tier."""
 
     timeout_s: float = Field(default=5.0, gt=0, le=300)
-    tls_min_days: Threshold | None = None
-    http_latency_ms: Threshold | None = None
-    credential_min_days: Threshold | None = None
-    max_credential_age_days: float = Field(default=90, gt=0)
+    tls_min_days: MinDays | None = None
+    http_latency_ms: MaxMs | None = None
+    credential_min_days: MinDays | None = None
+    max_credential_age_days: float = Field(default=90, gt=0, le=36_500)
 
     def for_tier(self, tier: Tier) -> Defaults:
         """A copy with every unset threshold taken from ``tier``'s defaults."""
@@ -88,7 +89,7 @@ class Defaults(Strict):
 class EnvironmentBase(Strict):
     """Fields every environment has; the sections are added from the registry."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     tier: Tier = Tier.dev
     allow: list[Safety] | None = None
     description: str = ""
@@ -144,7 +145,7 @@ def _discover_sections() -> None:
     import opsverify.config as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in {"base", "model", "secrets", "thresholds", "loader", "analysis"}:
+        if info.name not in {"base", "model", "secrets", "thresholds", "loader", "analysis", "values"}:
             importlib.import_module(f"opsverify.config.{info.name}")
 
 
@@ -163,7 +164,8 @@ def environment_model() -> type[EnvironmentBase]:
 Environment = EnvironmentBase
 
 
-def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
+def _key_path(loc: tuple[int | str, ...], data: Any) -> tuple[str, str]:
+    """The key path of a validation error's location, and the name of the target it is in."""
     parts: list[str] = []
     node = data
     label = ""
@@ -173,14 +175,13 @@ def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
             if isinstance(node, list) and item < len(node):
                 node = node[item]
                 if isinstance(node, dict) and isinstance(node.get("name"), str):
-                    label = node["name"]
+                    label = node["name"] if len(node["name"]) <= 40 else node["name"][:39] + "…"
             continue
         if _is_type_tag(item):
             continue
-        parts.append(("." if parts else "") + item)
+        parts.append(("." if parts else "") + key_text(item))
         node = node.get(item) if isinstance(node, dict) else None
-    path = "".join(parts)
-    return f"{path} (target {label!r})" if label else path
+    return "".join(parts), label
 
 
 _TYPE_TAGS = {"int", "str", "float", "bool", "none", "dict", "list"}
@@ -188,32 +189,26 @@ _TYPE_TAGS = {"int", "str", "float", "bool", "none", "dict", "list"}
 
 def _is_type_tag(part: str) -> bool:
     """pydantic puts union-member and validator names into error locations; they are not keys."""
-    return part in _TYPE_TAGS or "[" in part or part.startswith(("function-", "json-or-python"))
+    return part in _TYPE_TAGS or "[" in part or part.startswith(("function-", "json-or-python", "constrained-"))
 
 
-def read_yaml(path: Path) -> Any:
-    """The YAML document in ``path``; a missing, unreadable or malformed file raises :class:`ConfigError`
-    naming the file (and the line and column of a syntax error)."""
-    shown = str(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(shown, "", "file not found") from None
-    except OSError as exc:
-        raise ConfigError(shown, "", f"cannot be read: {exc.strerror or exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(shown, "", f"not valid YAML ({where}{problem})") from None
+def _keys_of(loc: Any) -> tuple[Any, ...]:
+    return tuple(p for p in loc if not (isinstance(p, str) and _is_type_tag(p)))
+
+
+def _most_specific(errors: list[Any]) -> Any:
+    """The first error, or a deeper one at the same place: for a value that may be text or a
+    mapping (``str | HeaderValue``), the problem inside the mapping given, not "not a string"."""
+    first = errors[0]
+    here = _keys_of(first.get("loc", ()))
+    deeper = [e for e in errors if _keys_of(e.get("loc", ()))[: len(here)] == here]
+    return max(deeper, key=lambda e: len(_keys_of(e.get("loc", ()))))
 
 
 def load_environment(path: Path) -> EnvironmentBase:
     """Read and validate one environment file; raises :class:`ConfigError` naming file and key."""
     shown = str(path)
-    data = read_yaml(path)
+    data, lines = read_yaml_with_lines(path)
     if not isinstance(data, dict):
         raise ConfigError(shown, "", "must be a mapping of keys (name, tier, sections ...)")
     data.setdefault("name", path.stem)
@@ -221,7 +216,7 @@ def load_environment(path: Path) -> EnvironmentBase:
     try:
         env = model.model_validate(data, context={"base_dir": str(path.parent.resolve())})
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = _most_specific(exc.errors())
         loc = tuple(first.get("loc", ()))
         message = first.get("msg", "invalid value")
         if first.get("type") == "extra_forbidden":
@@ -229,11 +224,15 @@ def load_environment(path: Path) -> EnvironmentBase:
             message = "unknown key" + (f" (known keys: {', '.join(known)})" if known else "")
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
-        places = {tuple(p for p in e.get("loc", ()) if not (isinstance(p, str) and _is_type_tag(p))) for e in exc.errors()}
-        more = len(places) - 1
+        key, label = _key_path(loc, data)
+        message += line_of(lines, key)
+        here = _keys_of(exc.errors()[0].get("loc", ()))
+        places = {_keys_of(e.get("loc", ())) for e in exc.errors()}
+        more = len({p for p in places if p[: len(here)] != here})
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(shown, _key_path(loc, data) or "(top level)", message) from None
+        shown_key = (f"{key} (target {label!r})" if label else key) or "(top level)"
+        raise ConfigError(shown, shown_key, message) from None
     env.source = shown
     return env
 

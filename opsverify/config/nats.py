@@ -41,7 +41,8 @@ from pydantic import Field, field_validator, model_validator
 
 from opsverify.config.base import Strict, Target, section, threshold_or
 from opsverify.config.secrets import SecretRef
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import MaxCount, MaxDays, MaxMs, MinDays, Threshold
+from opsverify.config.values import HttpUrl, check_url
 
 DEFAULT_ROUND_TRIP_MS = Threshold(warn=250, critical=1000)
 ACCOUNT_KEY = re.compile(r"^A[A-Z2-7]{55}$")
@@ -88,8 +89,8 @@ class NatsConsumer(Strict):
 
     stream: str
     consumer: str
-    max_pending: Threshold | None = Field(default=None, description="messages not yet delivered")
-    max_ack_pending: Threshold | None = Field(default=None, description="delivered, not yet acknowledged")
+    max_pending: MaxCount | None = Field(default=None, description="messages not yet delivered")
+    max_ack_pending: MaxCount | None = Field(default=None, description="delivered, not yet acknowledged")
 
     @field_validator("stream", "consumer")
     @classmethod
@@ -171,8 +172,8 @@ class NatsTarget(Target):
     )
     # the credential itself
     account: str | None = Field(default=None, description="expected account: name or public key (A...)")
-    credential_min_days: Threshold | None = None
-    max_credential_age_days: Threshold | None = None
+    credential_min_days: MinDays | None = None
+    max_credential_age_days: MaxDays | None = None
     # subject permissions the server must enforce for this credential
     allow_publish: list[str] = Field(default_factory=list)
     deny_publish: list[str] = Field(default_factory=list)
@@ -181,7 +182,7 @@ class NatsTarget(Target):
     # round trips
     request: NatsRequest | None = None
     canary_subject: str | None = None
-    max_round_trip_ms: Threshold | None = None
+    max_round_trip_ms: MaxMs | None = None
     # JetStream
     jetstream: bool | None = Field(
         default=None, description="expected JetStream state (default: true when streams or consumers are listed)"
@@ -189,7 +190,7 @@ class NatsTarget(Target):
     streams: list[NatsStream] = Field(default_factory=list)
     consumers: list[NatsConsumer] = Field(default_factory=list)
     # the server's HTTP monitoring port
-    monitoring_url: str | None = Field(default=None, pattern=r"^https?://")
+    monitoring_url: HttpUrl | None = Field(default=None, pattern=r"^https?://")
 
     @field_validator("url")
     @classmethod
@@ -197,6 +198,8 @@ class NatsTarget(Target):
         urls = value if isinstance(value, list) else [u.strip() for u in value.split(",")]
         if not urls or any(not re.match(r"^(nats|tls|ws|wss)://[^\s/]+", u) for u in urls):
             raise ValueError("NATS URLs look like nats://host:4222 (or tls://, ws://, wss://)")
+        for url in urls:
+            check_url(url, ("nats", "tls", "ws", "wss"))
         return value
 
     @field_validator("allow_publish", "deny_publish", "allow_subscribe", "deny_subscribe")

@@ -27,10 +27,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from opsverify.config.base import Strict, Target, section
+from opsverify.config.base import NAME_MAX, NAME_PATTERN, Strict, Target, section
 from opsverify.config.secrets import SecretRef
 from opsverify.config.thresholds import Threshold
-from opsverify.config.vault import DurationThreshold
+from opsverify.config.vault import MaxDuration
+from opsverify.config.values import HttpUrl
 
 
 class LifecycleRuleSpec(Strict):
@@ -48,9 +49,9 @@ class LifecycleRuleSpec(Strict):
 class BackupPrefix(Strict):
     """Objects under ``prefix``: the newest must be younger than ``max_age``."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     prefix: str = ""
-    max_age: DurationThreshold = Field(default=None, description="default 26h (a nightly job plus slack)")
+    max_age: MaxDuration = Field(default=None, description="default 26h (a nightly job plus slack)")
 
     @model_validator(mode="after")
     def _default_age(self) -> BackupPrefix:
@@ -63,7 +64,7 @@ class ObjectStorageTarget(Target):
     """One bucket on an S3-compatible endpoint and what must be true of it."""
 
     bucket: str = Field(min_length=3, max_length=63)
-    endpoint: str | None = Field(default=None, pattern=r"^https?://[^/]+/?$")
+    endpoint: HttpUrl | None = Field(default=None, pattern=r"^https?://[^/]+/?$")
     region: str = "us-east-1"
     access_key: SecretRef | None = None
     secret_key: SecretRef | None = None

@@ -27,9 +27,10 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from opsverify.config.base import NAME_PATTERN, Strict, Target, section
+from opsverify.config.base import NAME_MAX, NAME_PATTERN, Strict, Target, section
 from opsverify.config.secrets import SecretRef
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import MaxMs, Threshold
+from opsverify.config.values import HttpUrl, shown
 
 
 class CanIDeploy(Strict):
@@ -52,8 +53,8 @@ class CanIDeploy(Strict):
     @field_validator("name")
     @classmethod
     def _name_shape(cls, value: str) -> str:
-        if value and not re.match(NAME_PATTERN, value):
-            raise ValueError(f"{value!r} is not a valid name (letters, digits, _ . -)")
+        if value and (len(value) > NAME_MAX or not re.match(NAME_PATTERN, value)):
+            raise ValueError(f"{shown(value)} is not a valid name (letters, digits, _ . -; at most {NAME_MAX})")
         return value
 
     def resolved_version(self) -> str | None:
@@ -71,11 +72,11 @@ class CanIDeploy(Strict):
 class PactTarget(Target):
     """A Pact Broker (or PactFlow) base URL and the releases to ask it about."""
 
-    url: str = Field(pattern=r"^https?://[^/]+(/.*)?$", description="the broker's base URL")
+    url: HttpUrl = Field(pattern=r"^https?://[^/]+(/.*)?$", description="the broker's base URL")
     token: SecretRef | None = Field(default=None, description="bearer token (PactFlow, or a broker behind auth)")
     ca_bundle: str | None = None
     verify_tls: bool = True
-    max_latency_ms: Threshold | None = None
+    max_latency_ms: MaxMs | None = None
     can_i_deploy: list[CanIDeploy] = Field(default_factory=list)
 
     @field_validator("url")

@@ -27,12 +27,13 @@ from pydantic import Field, model_validator
 
 from opsverify.config.base import Target, section
 from opsverify.config.http import HeaderValue
+from opsverify.config.values import HttpUrl
 
 
 class RateLimitTarget(Target):
     """An endpoint behind a rate limiter, and the limit it should enforce."""
 
-    url: str = Field(pattern=r"^https?://")
+    url: HttpUrl = Field(pattern=r"^https?://")
     method: str = Field(default="GET", pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE)$")
     body: str | None = None
     headers: dict[str, str | HeaderValue] = Field(default_factory=dict)

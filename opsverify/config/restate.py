@@ -37,9 +37,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from opsverify.config.base import NAME_PATTERN, Strict, Target, section, threshold_or
+from opsverify.config.base import NAME_MAX, NAME_PATTERN, Strict, Target, section, threshold_or
 from opsverify.config.secrets import SecretRef
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import MaxDays, MaxMs, Threshold
+from opsverify.config.values import HttpUrl, shown
 
 URL_PATTERN = r"^https?://[^\s/]+"
 _SEMVER = re.compile(
@@ -101,7 +102,7 @@ class SemVer:
 class RestateService(Strict):
     """A service that must be registered (``GET /services``), with these handlers at least."""
 
-    name: str = Field(pattern=NAME_PATTERN, description="the service name as registered, e.g. Greeter")
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX, description="the service name as registered, e.g. Greeter")
     handlers: list[str] = Field(default_factory=list, description="handlers it must have")
     type: Literal["Service", "VirtualObject", "Workflow"] | None = Field(
         default=None, description="expected service type (the admin API's `ty`)"
@@ -129,8 +130,9 @@ class RestateInvocation(Strict):
     def _named(self) -> RestateInvocation:
         if not self.name:
             self.name = f"{self.service}.{self.handler}"
-        if not re.match(NAME_PATTERN, self.name):
-            raise ValueError(f"invocation name {self.name!r} must match {NAME_PATTERN}")
+        if len(self.name) > NAME_MAX or not re.match(NAME_PATTERN, self.name):
+            raise ValueError(f"invocation name {shown(self.name)} must match {NAME_PATTERN}, "
+                             f"at most {NAME_MAX} characters")
         return self
 
     @property
@@ -163,13 +165,13 @@ class RestateInvocation(Strict):
 class RestateTarget(Target):
     """A Restate environment: its admin API, its ingress and the token an auth proxy in front demands."""
 
-    admin_url: str | None = Field(default=None, pattern=URL_PATTERN, description="admin API base URL (port 9070)")
-    ingress_url: str | None = Field(default=None, pattern=URL_PATTERN, description="ingress base URL (port 8080)")
-    admin_health_url: str | None = Field(default=None, pattern=URL_PATTERN, description="default <admin_url>/health")
-    ingress_health_url: str | None = Field(
+    admin_url: HttpUrl | None = Field(default=None, pattern=URL_PATTERN, description="admin API base URL (port 9070)")
+    ingress_url: HttpUrl | None = Field(default=None, pattern=URL_PATTERN, description="ingress base URL (port 8080)")
+    admin_health_url: HttpUrl | None = Field(default=None, pattern=URL_PATTERN, description="default <admin_url>/health")
+    ingress_health_url: HttpUrl | None = Field(
         default=None, pattern=URL_PATTERN, description="default <ingress_url>/restate/health"
     )
-    tunnel_health_url: str | None = Field(
+    tunnel_health_url: HttpUrl | None = Field(
         default=None, pattern=URL_PATTERN,
         description="a Restate Cloud tunnel's health URL: https://tunnel.<region>.restate.cloud/<env-id>/<tunnel>/health",
     )
@@ -178,10 +180,10 @@ class RestateTarget(Target):
     token_issued_at: dt.datetime | dt.date | None = Field(
         default=None, description="when the current token was issued (date, or date-time; UTC if no zone)"
     )
-    max_token_age_days: Threshold | None = None
+    max_token_age_days: MaxDays | None = None
     ca_bundle: str | None = None
     verify_tls: bool = True
-    max_latency_ms: Threshold | None = None
+    max_latency_ms: MaxMs | None = None
     min_version: str | None = None
     services: list[RestateService] = Field(default_factory=list)
     invocations: list[RestateInvocation] = Field(default_factory=list)

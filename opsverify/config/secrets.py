@@ -17,11 +17,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from opsverify.errors import SecretMissing
 
 MASK = "••••••"
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class Redactor:
@@ -73,9 +74,17 @@ class SecretRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    env: str | None = None
-    file: str | None = None
+    env: str | None = Field(default=None, pattern=ENV_NAME, max_length=255,
+                            description="an environment variable's name (letters, digits, _)")
+    file: str | None = Field(default=None, min_length=1, max_length=4096)
     base_dir: str | None = None  # set by the loader: the environment file's directory
+
+    @field_validator("file")
+    @classmethod
+    def _a_path(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or "\x00" in value):
+            raise ValueError("a secret file reference needs a path (no blanks or NUL characters)")
+        return value
 
     @model_validator(mode="before")
     @classmethod

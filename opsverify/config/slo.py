@@ -46,9 +46,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from opsverify.config.base import NAME_PATTERN, Strict, Target, section
+from opsverify.config.base import NAME_MAX, NAME_PATTERN, Strict, Target, section
 from opsverify.config.http import HeaderValue
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import AtLeast, AtMost, MaxMs, MaxPercent, MinPercent, Threshold
+from opsverify.config.values import HttpUrl
 
 METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
@@ -134,15 +135,15 @@ def join_selectors(*parts: str | None) -> str:
 class SloDefaults(Strict):
     """Per-target overrides of the runbook's targets, used by every entry that sets no threshold."""
 
-    latency_ms: Threshold = Threshold(critical=RUNBOOK_LATENCY_MS)
-    error_percent: Threshold = Threshold(critical=RUNBOOK_ERROR_PERCENT)
-    cache_hit_percent: Threshold = Threshold(critical=RUNBOOK_CACHE_HIT_PERCENT)
-    rate_limit_block_percent: Threshold = Threshold(critical=RUNBOOK_RATE_LIMIT_BLOCK_PERCENT)
+    latency_ms: MaxMs = Threshold(critical=RUNBOOK_LATENCY_MS)
+    error_percent: MaxPercent = Threshold(critical=RUNBOOK_ERROR_PERCENT)
+    cache_hit_percent: MinPercent = Threshold(critical=RUNBOOK_CACHE_HIT_PERCENT)
+    rate_limit_block_percent: MaxPercent = Threshold(critical=RUNBOOK_RATE_LIMIT_BLOCK_PERCENT)
 
 
 # -- SLO entries: what they measure ------------------------------------------------------------------
 class Entry(Strict):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     description: str = ""
 
 
@@ -151,7 +152,7 @@ class LatencyBase(Entry):
 
     histogram: str = Field(default="http_request_duration_seconds", pattern=METRIC_NAME)
     quantile: float = Field(default=0.95, gt=0, lt=1)
-    max_ms: Threshold | None = None
+    max_ms: MaxMs | None = None
 
     @field_validator("histogram")
     @classmethod
@@ -169,7 +170,7 @@ class StatusRatioBase(Entry):
     counter: str = Field(default="http_requests_total", pattern=METRIC_NAME)
     status_label: str = Field(default="status", pattern=LABEL_NAME)
     status: str = "5.."
-    max_percent: Threshold | None = None
+    max_percent: MaxPercent | None = None
 
     @field_validator("status")
     @classmethod
@@ -196,7 +197,7 @@ class CacheBase(Entry):
 
     hits: str = Field(default="cache_hits_total", pattern=METRIC_NAME)
     misses: str = Field(default="cache_misses_total", pattern=METRIC_NAME)
-    min_percent: Threshold | None = None
+    min_percent: MinPercent | None = None
 
 
 class GaugeBase(Entry):
@@ -204,14 +205,14 @@ class GaugeBase(Entry):
 
     metric: str = Field(pattern=METRIC_NAME)
     aggregate: Literal["max", "sum"] = "max"
-    max: Threshold
+    max: AtMost
 
 
 class Bounded(Entry):
     """Exactly one of ``max`` (larger is worse) or ``min`` (smaller is worse)."""
 
-    max: Threshold | None = None
-    min: Threshold | None = None
+    max: AtMost | None = None
+    min: AtLeast | None = None
     unit: str = ""
 
     @model_validator(mode="after")
@@ -317,7 +318,7 @@ class PrometheusTarget(SloTarget):
         "latency", "error_rate", "cache_hit_ratio", "rate_limit_block_rate", "gauges", "queries"
     )
 
-    url: str = Field(pattern=r"^https?://")
+    url: HttpUrl = Field(pattern=r"^https?://")
     selector: str | None = None
     window: str = Field(default="5m", pattern=DURATION)
     up_selector: str | None = None
@@ -382,7 +383,7 @@ class MetricsTarget(SloTarget):
         "latency", "error_rate", "cache_hit_ratio", "rate_limit_block_rate", "gauges", "counters"
     )
 
-    url: str = Field(pattern=r"^https?://")
+    url: HttpUrl = Field(pattern=r"^https?://")
     interval_s: float = Field(default=2.0, gt=0, le=120)
     labels: dict[str, str] = Field(default_factory=dict)
     latency: list[ScrapeLatency] = Field(default_factory=list)

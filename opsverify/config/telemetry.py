@@ -23,6 +23,7 @@ from pydantic import Field, field_validator
 
 from opsverify.config.base import Target, section
 from opsverify.config.secrets import SecretRef
+from opsverify.config.values import HttpStatus, HttpUrl
 
 REJECTED_DEFAULT = [401, 403]
 
@@ -30,14 +31,14 @@ REJECTED_DEFAULT = [401, 403]
 class TelemetryTarget(Target):
     """An OTLP/HTTP endpoint, the header its ingestion key goes in, and the keys to try."""
 
-    endpoint: str = Field(pattern=r"^https?://[^/]+(/.*)?$", description="base URL of the OTLP/HTTP receiver")
+    endpoint: HttpUrl = Field(pattern=r"^https?://[^/]+(/.*)?$", description="base URL of the OTLP/HTTP receiver")
     signal: Literal["logs", "traces"] = "logs"
     key_header: str = Field(default="authorization", min_length=1)
     key_prefix: str = ""
     key: SecretRef
     retired_key: SecretRef | None = None
     service_name: str = "opsverify-canary"
-    rejected_statuses: list[int] = Field(default_factory=lambda: list(REJECTED_DEFAULT))
+    rejected_statuses: list[HttpStatus] = Field(default_factory=lambda: list(REJECTED_DEFAULT))
     ca_bundle: str | None = None
     verify_tls: bool = True
 

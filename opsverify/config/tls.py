@@ -19,7 +19,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from opsverify.config.base import Target, section, threshold_or
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import MinDays, Threshold
+from opsverify.config.values import Host, Port
 
 TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 
@@ -27,11 +28,11 @@ TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 class TlsTarget(Target):
     """A TLS endpoint whose certificate must be valid, trusted, for the right name and not expiring."""
 
-    host: str
-    port: int = Field(default=443, ge=1, le=65535)
+    host: Host
+    port: Port = 443
     server_name: str | None = None
     ca_bundle: str | None = None
-    min_days: Threshold | None = None
+    min_days: MinDays | None = None
     min_version: TlsVersion = "TLSv1.2"
 
     @property

@@ -34,11 +34,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from opsverify.config.base import Strict, Target, section
+from opsverify.config.base import NAME_MAX, NAME_PATTERN, Strict, Target, section
 from opsverify.config.secrets import SecretRef
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import Judged, Threshold
+from opsverify.config.values import HttpUrl
 
 DAY_S = 86400.0
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY_S, "w": 7 * DAY_S}
@@ -73,8 +74,15 @@ def duration_threshold(value: Any) -> Any:
     return {"critical": parse_duration(value)}
 
 
-DurationThreshold = Annotated[Threshold | None, BeforeValidator(duration_threshold)]
-"""A threshold field written with durations; stored as a :class:`Threshold` in seconds."""
+CENTURY_S = 36_500 * DAY_S
+MaxDuration = Annotated[
+    Threshold | None, BeforeValidator(duration_threshold), AfterValidator(Judged("at_most", "s", high=CENTURY_S))
+]
+"""A threshold field written with durations, larger is worse (an age); stored in seconds."""
+MinDuration = Annotated[
+    Threshold | None, BeforeValidator(duration_threshold), AfterValidator(Judged("at_least", "s", high=CENTURY_S))
+]
+"""A threshold field written with durations, smaller is worse (a TTL left); stored in seconds."""
 
 
 def days_threshold_in_seconds(days: Threshold | None) -> Threshold | None:
@@ -113,7 +121,7 @@ class VaultRaft(Strict):
 
 
 class _Named(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
 
 
 class VaultToken(_Named):
@@ -121,7 +129,7 @@ class VaultToken(_Named):
 
     token: SecretRef | None = None
     accessor: str | None = None
-    min_ttl: DurationThreshold = None
+    min_ttl: MinDuration = None
     renewable: bool | None = None
     previous: SecretRef | None = Field(
         default=None, description="during a rotation: the token this one replaces (valid until the overlap ends, "
@@ -141,7 +149,7 @@ class VaultLease(_Named):
 
     lease_id: str | None = None
     prefix: str | None = None
-    min_ttl: DurationThreshold = None
+    min_ttl: MinDuration = None
     renewable: bool | None = None
 
 
@@ -163,7 +171,7 @@ class VaultSecret(_Named):
 
     path: str = Field(min_length=1)
     mount: str = "secret"
-    max_age: DurationThreshold = None
+    max_age: MaxDuration = None
 
 
     @field_validator("path", "mount")
@@ -185,7 +193,7 @@ DEFAULT_LEASE_MIN_TTL = Threshold(warn=3600.0, critical=600.0)
 class VaultTarget(Target):
     """A Vault (or OpenBao) server or cluster address and what healthy looks like there."""
 
-    addr: str = Field(pattern=r"^https?://[^/]+/?$", description="e.g. https://vault.example.com:8200")
+    addr: HttpUrl = Field(pattern=r"^https?://[^/]+/?$", description="e.g. https://vault.example.com:8200")
     token: SecretRef | None = Field(default=None, description="the checker's own token")
     ca_bundle: str | None = None
     verify_tls: bool = True
@@ -194,7 +202,7 @@ class VaultTarget(Target):
     seal: VaultSeal | None = None
     replication: VaultReplication | None = None
     raft: VaultRaft | None = None
-    token_min_ttl: DurationThreshold = None
+    token_min_ttl: MinDuration = None
     token_renewable: bool | None = None
     tokens: list[VaultToken] = Field(default_factory=list)
     leases: list[VaultLease] = Field(default_factory=list)

@@ -33,6 +33,7 @@ from pydantic import Field, field_validator, model_validator
 
 from opsverify.config.base import Safety, Target, section
 from opsverify.config.secrets import SecretRef
+from opsverify.config.values import HttpStatus, HttpUrl
 
 ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
 
@@ -40,7 +41,7 @@ ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
 class WebhookTarget(Target):
     """An inbound webhook receiver and how a delivery to it must be signed."""
 
-    url: str = Field(pattern=r"^https?://")
+    url: HttpUrl = Field(pattern=r"^https?://")
     ca_bundle: str | None = None
     verify_tls: bool = True
     secret: SecretRef
@@ -51,7 +52,7 @@ class WebhookTarget(Target):
     tenant: str = "opsverify-canary"
     body: str = '{"event": "opsverify.canary", "source": "opsverify"}'
     content_type: str = "application/json"
-    accepted_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
+    accepted_status: list[HttpStatus] = Field(default_factory=lambda: [200, 201, 202, 204])
     dry_run: bool = Field(default=False, description="the endpoint only verifies: sending is read_only")
 
     @field_validator("algorithm")

@@ -31,13 +31,14 @@ from pydantic import Field, model_validator
 from opsverify.config.base import Target, section, threshold_or
 from opsverify.config.http import HeaderValue
 from opsverify.config.secrets import SecretRef
-from opsverify.config.thresholds import Threshold
+from opsverify.config.thresholds import MaxMs, Threshold
+from opsverify.config.values import WsUrl
 
 
 class WebSocketTarget(Target):
     """A WebSocket endpoint, the message to send and the reply a healthy service gives."""
 
-    url: str = Field(pattern=r"^wss?://", description="ws:// or wss:// URL of the endpoint")
+    url: WsUrl = Field(pattern=r"^wss?://", description="ws:// or wss:// URL of the endpoint")
     ca_bundle: str | None = None
     verify_tls: bool = True
     headers: dict[str, str | HeaderValue] = Field(
@@ -48,7 +49,7 @@ class WebSocketTarget(Target):
     send: str = Field(default='{"type": "ping", "id": "opsverify"}', min_length=1)
     reply_json: dict[str, Any] | None = Field(default=None, description="path -> value the JSON reply must have")
     reply_contains: str | None = None
-    max_latency_ms: Threshold | None = None
+    max_latency_ms: MaxMs | None = None
     connection_cap: int | None = Field(default=None, ge=1, le=1000,
                                        description="the server's connection cap (enables the disruptive cap check)")
 

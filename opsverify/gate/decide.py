@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from opsverify.gate.evidence import FUTURE_SKEW, Evidence, age_text, read_evidence
+from opsverify.gate.evidence import iso as _iso
+from opsverify.errors import SecretMissing
 from opsverify.gate.policy import Item, Policy, Waiver
 from opsverify.gate.windows import window_problems, window_summary
-from opsverify.results import OUTCOMES, CheckRecord, load_summary
+from opsverify.results import OUTCOMES, CheckRecord
 
 Decision = Literal["promote", "hold", "cannot_decide"]
 EXIT_CODES: dict[str, int] = {"promote": 0, "hold": 1, "cannot_decide": 2}
-FUTURE_SKEW = timedelta(minutes=5)
 OTHER_ITEM = "Other checks in scope"
 
 
@@ -104,37 +106,6 @@ class ItemResult:
 
 
 @dataclass
-class Evidence:
-    """One results file and what the gate made of it."""
-
-    path: str
-    problems: list[str] = field(default_factory=list)
-    run: dict[str, Any] = field(default_factory=dict)
-    records: list[CheckRecord] = field(default_factory=list)
-    finished: datetime | None = None
-    age: timedelta | None = None
-
-    @property
-    def usable(self) -> bool:
-        """Readable and covering the environment: its checks are judged (stale ones still hold)."""
-        return bool(self.run) and self.finished is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "ok": not self.problems,
-            "problems": self.problems,
-            "run_id": self.run.get("run_id"),
-            "git_commit": self.run.get("git_commit"),
-            "environments": self.run.get("environments"),
-            "started_at": self.run.get("started_at"),
-            "finished_at": self.run.get("finished_at"),
-            "age_minutes": round(self.age.total_seconds() / 60, 1) if self.age is not None else None,
-            "opsverify_version": self.run.get("opsverify_version"),
-        }
-
-
-@dataclass
 class GateDecision:
     """The outcome of one gate evaluation."""
 
@@ -196,101 +167,7 @@ def days_left(waiver: Waiver, now: datetime) -> float:
     return (waiver.expires - now).total_seconds() / 86400
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: Any) -> datetime | None:
-    """An ISO-8601 time (``Z`` or an offset; naive times are taken as UTC), or ``None``."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def age_text(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min"
-    return f"{hours // 24} days"
-
-
 # -- evidence ---------------------------------------------------------------------------------------------
-def read_evidence(path: Path, policy: Policy, now: datetime, commit: str | None) -> Evidence:
-    """Load one ``summary.json`` and list every reason it cannot be trusted as evidence."""
-    evidence = Evidence(str(path))
-    if not path.exists():
-        evidence.problems.append(f"{path}: no results (file does not exist) — run the checks first")
-        return evidence
-    try:
-        data, records = load_summary(path)
-    except ValueError as exc:
-        evidence.problems.append(f"corrupt results: {exc}")
-        return evidence
-    corrupt = _corruption(data, records)
-    if corrupt:
-        evidence.problems.append(f"corrupt results: {path}: {corrupt}")
-        return evidence
-    run = data["run"]
-    evidence.run = run
-    finished = parse_time(run.get("finished_at"))
-    if finished is None:
-        evidence.problems.append(f"partial results: {path}: the run did not finish (no finished_at)")
-        return evidence
-    evidence.finished = finished
-    environments = run.get("environments") or []
-    if policy.environment not in environments:
-        shown = ", ".join(environments) or "no environment"
-        evidence.problems.append(
-            f"wrong environment: {path} holds results for {shown}, the policy needs {policy.environment}"
-        )
-        evidence.finished = None
-        return evidence
-    evidence.records = records
-    evidence.age = now - finished
-    if evidence.age > policy.max_age:
-        evidence.problems.append(
-            f"stale results: {path} is {age_text(evidence.age)} old (run finished {_iso(finished)}), "
-            f"the policy allows {policy.max_age_minutes:g} min — run the checks again"
-        )
-    elif -evidence.age > FUTURE_SKEW:
-        evidence.problems.append(
-            f"results from the future: {path} finished {_iso(finished)}, after the gate's time "
-            f"{_iso(now)} — check the clocks"
-        )
-    if commit and run.get("git_commit") != commit:
-        evidence.problems.append(
-            f"wrong commit: {path} verified commit {str(run.get('git_commit') or 'unknown')[:12]}, "
-            f"the release is {commit[:12]}"
-        )
-    return evidence
-
-
-def _corruption(data: dict[str, Any], records: list[CheckRecord]) -> str:
-    run = data.get("run")
-    if not isinstance(run, dict):
-        return "no `run` object"
-    if not isinstance(run.get("environments"), list):
-        return "run.environments is not a list"
-    declared = (data.get("totals") or {}).get("total") if isinstance(data.get("totals"), dict) else None
-    if declared != len(records):
-        return f"totals say {declared} checks but {len(records)} are listed (truncated or edited?)"
-    for index, record in enumerate(records):
-        if record.outcome not in OUTCOMES:
-            return f"checks[{index}].outcome is {record.outcome!r}"
-        if not isinstance(record.nodeid, str) or not isinstance(record.check, str):
-            return f"checks[{index}] has no nodeid/check"
-        if not isinstance(record.markers, list) or not isinstance(record.warnings, list):
-            return f"checks[{index}].markers/warnings are not lists"
-    return ""
-
-
 def _merged_records(evidence: list[Evidence], environment: str) -> list[CheckRecord]:
     """The policy environment's checks from every usable file; the newest run wins per node id."""
     newest: dict[str, tuple[datetime, CheckRecord]] = {}
@@ -422,7 +299,13 @@ def decide(
     held_by_evidence: list[str] = list(extra_reasons or [])
     if not results:
         held_by_evidence.append("no results given — run the checks first")
-    gate.evidence = [read_evidence(path, policy, now, commit) for path in results]
+    key: tuple[str, str] | None = None
+    if policy.evidence.key is not None:
+        try:
+            key = (policy.evidence.key.reveal(), policy.evidence.key.label)
+        except SecretMissing as exc:
+            held_by_evidence.append(f"unverifiable evidence: {exc} — the policy accepts only evidence signed with it")
+    gate.evidence = [read_evidence(path, policy, now, commit, key) for path in results]
     held_by_evidence.extend(p for e in gate.evidence for p in e.problems)
     runs = [e for e in gate.evidence if e.usable]
     commits = {e.run.get("git_commit") for e in runs}

@@ -31,16 +31,21 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from opsverify.config.model import read_yaml
+from opsverify.config.base import Strict
+from opsverify.config.loader import line_of, read_yaml_with_lines
+from opsverify.config.secrets import SecretRef
+from opsverify.config.values import key_text
 from opsverify.errors import ConfigError
 
 BlockingOutcome = Literal["failed", "error", "missing", "skipped"]
 ALWAYS_BLOCK: tuple[BlockingOutcome, ...] = ("failed", "error", "missing")
 
 
-class _Strict(BaseModel):
+class _Strict(Strict):
+    """Unknown keys are errors; numbers are finite and not true/false (as in environment files)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -138,6 +143,20 @@ class WaiverRules(_Strict):
     entries: list[Any] = Field(default_factory=list)
 
 
+class EvidenceRules(_Strict):
+    """What the gate demands of the results files beyond their integrity digest."""
+
+    key: SecretRef | None = Field(
+        default=None,
+        description="HMAC key the runs sign their summary.json with ($OPSVERIFY_EVIDENCE_KEY at run time), "
+        "e.g. {env: OPSVERIFY_EVIDENCE_KEY}: unsigned or otherwise signed evidence holds",
+    )
+
+
+MAX_AGE_LIMIT = 30 * 24 * 60
+"""The longest ``max_age_minutes`` a policy may set (30 days)."""
+
+
 class Policy(_Strict):
     """One promotion's rules (``gates/production.yaml``)."""
 
@@ -145,10 +164,11 @@ class Policy(_Strict):
     description: str = ""
     environment: str = Field(min_length=1, description="the environment whose results count")
     markers: list[str] = Field(default_factory=list, description="scope: checks carrying all of these")
-    max_age_minutes: float = Field(default=30, gt=0)
+    max_age_minutes: float = Field(default=30, gt=0, le=MAX_AGE_LIMIT)
     max_warnings: int | None = Field(default=0, ge=0)
     block_on: list[BlockingOutcome] = Field(default_factory=lambda: list(ALWAYS_BLOCK))
     waivers: WaiverRules = Field(default_factory=WaiverRules)
+    evidence: EvidenceRules = Field(default_factory=EvidenceRules)
     items: list[Item] = Field(min_length=1)
     source: str = Field(default="", exclude=True)
 
@@ -192,40 +212,43 @@ def _key(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         elif part not in _TYPE_TAGS and not re.match(r"^(function-|json-or-python|.*\[)", part):
-            text += ("." if text else "") + part
+            text += ("." if text else "") + key_text(part)
     return text or "(top level)"
 
 
-def _config_error(path: Path, exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> ConfigError:
+def _config_error(path: Path, exc: ValidationError, prefix: tuple[int | str, ...] = (),
+                  lines: dict[str, int] | None = None) -> ConfigError:
     first = exc.errors()[0]
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if first.get("type") == "extra_forbidden":
         message = "unknown key"
     elif first.get("type") == "missing":
         message = "required key is missing"
+    key = _key((*prefix, *first.get("loc", ())))
+    message += line_of(lines or {}, key)
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ConfigError(str(path), _key((*prefix, *first.get("loc", ()))), message)
+    return ConfigError(str(path), key, message)
 
 
 def load_policy(path: Path) -> Policy:
     """Read and validate a policy file; raises :class:`ConfigError` naming the file and key."""
-    data = read_yaml(path)
+    data, lines = read_yaml_with_lines(path)
     if not isinstance(data, dict):
         raise ConfigError(str(path), "", "must be a mapping (environment, items, ...)")
     data.setdefault("name", path.stem)
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(path, exc) from None
+        raise _config_error(path, exc, lines=lines) from None
     policy.source = str(path)
     return policy
 
 
 def load_waivers(path: Path, max_days: float) -> list[Waiver]:
     """Read and validate a waivers file against the policy's maximum duration."""
-    data = read_yaml(path)
+    data, lines = read_yaml_with_lines(path)
     if data is None:
         return []
     if not isinstance(data, dict):
@@ -233,7 +256,7 @@ def load_waivers(path: Path, max_days: float) -> list[Waiver]:
     try:
         parsed = WaiverFile.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(path, exc) from None
+        raise _config_error(path, exc, lines=lines) from None
     _check_durations(path, parsed.waivers, max_days, "waivers")
     return parsed.waivers
 

@@ -17,11 +17,6 @@ import pytest
 from opsverify.errors import ConfigError
 
 OUTCOME_KEY = pytest.StashKey[Any]()
-PARTIAL_STATUSES = {
-    pytest.ExitCode.INTERRUPTED: "the pytest run was interrupted: its results are partial",
-    pytest.ExitCode.INTERNAL_ERROR: "the pytest run ended with an internal error: its results are partial",
-    pytest.ExitCode.USAGE_ERROR: "the pytest run ended with a usage error",
-}
 
 
 def _paths(config: pytest.Config) -> tuple[Path | None, Path | None]:
@@ -48,20 +43,18 @@ def configure(config: pytest.Config) -> None:
 
 
 def after_reports(session: pytest.Session, reports: Path, exitstatus: int) -> None:
-    """Gate the run just written to ``reports/``; its decision becomes the run's exit status."""
+    """Gate the run just written to ``reports/``; its decision becomes the run's exit status.
+
+    How the run ended (interrupted, internal error, stopped early ...) is in its summary's
+    ``run.ended``, which the gate judges as it does in the two-step form."""
     config = session.config
     policy_path, waivers_path = _paths(config)
     if policy_path is None or config.option.collectonly:
         return
     from opsverify.gate import run_gate
 
-    extra: list[str] = []
-    if exitstatus in PARTIAL_STATUSES:
-        extra.append(f"{PARTIAL_STATUSES[pytest.ExitCode(exitstatus)]} (exit {int(exitstatus)})")
-    if session.shouldstop or session.shouldfail:
-        extra.append(f"the run stopped early ({session.shouldstop or session.shouldfail}): its results are partial")
     outcome = run_gate(policy_path, [reports / "summary.json"], waivers_path=waivers_path,
-                       output=reports / "gate.json", extra_reasons=extra)
+                       output=reports / "gate.json")
     summary_md = reports / "summary.md"
     if summary_md.exists():
         with summary_md.open("a", encoding="utf-8") as handle:

@@ -115,6 +115,9 @@ def render(run: RunInfo, records: list[CheckRecord]) -> str:
         *_wait_lines(run),
         *([f"Run id `{run.run_id}` (the evidence `opsverify gate` cites)", ""]
           if run.run_id else []),
+        *([f"**The run did not complete: {str(run.ended.get('status')).replace('_', ' ')} (pytest exit "
+           f"{run.ended.get('exit_status')})** — these results are partial; the gate holds them", ""]
+          if run.ended and run.ended.get("status") != "completed" else []),
         "| passed | failed | error | skipped | warnings | total |",
         "|---:|---:|---:|---:|---:|---:|",
         f"| {count['passed']} | {count['failed']} | {count['error']} | {count['skipped']} "
