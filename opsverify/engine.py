@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from opsverify.errors import (
     CheckerOverloaded,
@@ -44,7 +44,18 @@ from opsverify.errors import (
     one_line,
 )
 from opsverify.net.lag import LoopLag
+from opsverify.probe_context import (  # re-exported: probes import them from here
+    HARD_EXTRA_S,
+    HARD_FACTOR,
+    ProbeContext,
+    ProbeFn,
+    ProbeKey,
+    ProbeRequest,
+)
 from opsverify.net.sampling import SamplingSettings
+
+__all__ = ["DEFAULT_CONCURRENCY", "GRACE_S", "HARD_EXTRA_S", "HARD_FACTOR", "Engine", "EngineStats", "ProbeContext",
+           "ProbeFn", "ProbeKey", "ProbeRequest", "translate_os_error"]
 
 T = TypeVar("T")
 
@@ -69,129 +80,6 @@ def _default_concurrency() -> int:
 
 DEFAULT_CONCURRENCY = _default_concurrency()
 GRACE_S = 0.5  # the engine's backstop beyond a probe's own timeout, so the probe's own message wins
-HARD_FACTOR = 3.0  # however late the loop runs, a probe ends by 3 x its timeout (+ HARD_EXTRA_S) in wall time
-HARD_EXTRA_S = 2.0
-
-
-@dataclass(frozen=True, order=True)
-class ProbeKey:
-    """Identity of one probe run: identical keys share one run and one result."""
-
-    probe: str
-    env: str
-    target: str
-    item: str | None = None
-
-    def __str__(self) -> str:
-        tail = f"/{self.item}" if self.item else ""
-        return f"{self.probe}@{self.env}-{self.target}{tail}"
-
-
-@dataclass
-class ProbeContext(Generic[T]):
-    """What a probe gets: its key, the environment and target models, its deadline and the engine.
-
-    ``phase`` is what the probe is doing right now ("connecting", "TLS handshake"); a timeout
-    message names it, so a stall says where it stalled.
-
-    The deadline API is the one every probe uses, HTTP or not: ``ctx.remaining()`` is what is left of
-    the probe's timeout (counted from its start, not counting time the checker's own loop ran late),
-    ``ctx.expired()`` says whether nothing is left, ``ctx.checker_lag()`` how late the loop ran during
-    this probe.
-    """
-
-    key: ProbeKey
-    env: Any
-    target: Any
-    item: Any
-    timeout: float
-    engine: Engine
-    phase: str = "waiting for an answer"
-    started: float = field(default_factory=time.monotonic)
-    _debt0: float = 0.0
-    held: bool = False  # waiting for a turn the checker rations: its timeout is not running
-
-    @property
-    def deadline(self) -> float:
-        """When the timeout ends on the ``time.monotonic()`` clock, with the loop's lag so far added."""
-        return self.started + self.timeout + self.checker_lag()
-
-    def remaining(self, reserve: float = 0.0) -> float:
-        """Seconds left of the timeout (minus ``reserve``); may be negative once it has passed."""
-        return self.deadline - time.monotonic() - reserve
-
-    def left(self, reserve: float = 0.0, floor: float = 0.05) -> float:
-        """:meth:`remaining`, never below ``floor``: a timeout to hand a library, which needs one > 0."""
-        return max(floor, self.remaining(reserve))
-
-    def expired(self) -> bool:
-        """Whether the timeout has passed."""
-        return self.remaining() <= 0
-
-    def checker_lag(self) -> float:
-        """Seconds the engine's loop ran late since this probe started (the checker's time, not the peer's)."""
-        return max(0.0, self.engine.lag.debt() - self._debt0)
-
-    def hard_remaining(self) -> float:
-        """Wall-clock seconds left before the engine gives up on this probe whatever the loop's lag."""
-        return self.started + self.timeout * HARD_FACTOR + HARD_EXTRA_S - time.monotonic()
-
-    def hold(self) -> None:
-        """Stop the timeout while the probe waits for a turn the checker rations (latency samples to
-        one host): that wait is the checker's, not the peer's. :meth:`restart_clock` ends it."""
-        self.held = True
-
-    def restart_clock(self) -> None:
-        """Count the timeout from now (after :meth:`hold`, once the probe has its turn)."""
-        self.started = time.monotonic()
-        self._debt0 = self.engine.lag.debt()
-        self.held = False
-
-    async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking library call in the engine's worker threads."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.engine.executor, lambda: fn(*args))
-
-    async def depend(self, probe: str, *, item: str | None = None) -> Any:
-        """The result of another probe of the same target (shared, run once).
-
-        The dependency is shielded (this probe timing out must not cancel it for the others), and
-        this probe gives its concurrency slot back while it waits, so that a dependency can run
-        even with ``--probe-concurrency 1``.
-        """
-        key = ProbeKey(probe, self.key.env, self.key.target, item)
-        self.engine.depends[self.key].add(key)
-        future = asyncio.wrap_future(self.engine.submit_registered(key))
-        async with self.engine.slot_released():
-            return await asyncio.shield(future)
-
-    async def after(self, probe: str, *, item: str | None = None) -> None:
-        """Wait until another probe of the same target has ended, if this run started it (its outcome
-        is that probe's business): for a probe that must not run beside it."""
-        key = ProbeKey(probe, self.key.env, self.key.target, item)
-        if not self.engine.is_submitted(key):
-            return
-        future = asyncio.wrap_future(self.engine.submit_registered(key))
-        async with self.engine.slot_released():
-            await asyncio.wait({asyncio.shield(future)})
-
-    def resource(self, name: str, factory: Callable[[], Any]) -> Any:
-        """A per-engine shared object (a client, a connection), created once, closed at shutdown."""
-        return self.engine.resource(name, factory)
-
-
-ProbeFn = Callable[[ProbeContext[Any]], Awaitable[Any]]
-
-
-@dataclass
-class ProbeRequest:
-    """Everything needed to run a probe later: the function and how to build its context."""
-
-    fn: ProbeFn
-    env: Any
-    target: Any
-    item: Any
-    timeout: float
 
 
 @dataclass
