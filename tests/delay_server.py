@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Awaitable, Callable
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
 
@@ -27,8 +30,9 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.close()
 
 
-async def serve(port: int) -> None:
-    server = await asyncio.start_server(_answer, "127.0.0.1", port, backlog=4096)
+async def serve(port: int, handler: Handler | None = None) -> None:
+    """Serve ``handler`` (default: the delay server's) on 127.0.0.1:``port``; print the port bound."""
+    server = await asyncio.start_server(handler or _answer, "127.0.0.1", port, backlog=4096)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()

@@ -18,6 +18,8 @@ import argparse
 import asyncio
 import time
 
+from tests.delay_server import serve
+
 FIRST: dict[bytes, float] = {}
 BURSTS: dict[bytes, dict[str, float]] = {}
 
@@ -58,19 +60,12 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gap
         writer.close()
 
 
-async def serve(port: int, gap_s: float) -> None:
-    server = await asyncio.start_server(lambda r, w: _serve(r, w, gap_s), "127.0.0.1", port)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    async with server:
-        await server.serve_forever()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--burst-gap-ms", type=float, default=700)
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.burst_gap_ms / 1000))
+    asyncio.run(serve(args.port, lambda r, w: _serve(r, w, args.burst_gap_ms / 1000)))
 
 
 if __name__ == "__main__":

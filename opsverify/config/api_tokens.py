@@ -31,7 +31,7 @@ from pydantic import Field, field_validator
 
 from opsverify.config.base import Target, section
 from opsverify.config.secrets import SecretRef
-from opsverify.config.thresholds import MinDays, Threshold
+from opsverify.config.thresholds import MinDays
 from opsverify.config.values import HttpUrl
 from opsverify.jsonpath import JsonPathError, parse
 

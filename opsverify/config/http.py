@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 
 from opsverify.config.base import Target, section, threshold_or
 from opsverify.config.secrets import SecretRef
-from opsverify.config.thresholds import MaxMs, Threshold
+from opsverify.config.thresholds import MaxMs
 from opsverify.config.values import HttpStatus, HttpUrl
 
 

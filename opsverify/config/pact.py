@@ -29,7 +29,7 @@ from pydantic import Field, field_validator, model_validator
 
 from opsverify.config.base import NAME_MAX, NAME_PATTERN, Strict, Target, section
 from opsverify.config.secrets import SecretRef
-from opsverify.config.thresholds import MaxMs, Threshold
+from opsverify.config.thresholds import MaxMs
 from opsverify.config.values import HttpUrl, shown
 
 

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
 
 from opsverify.config.base import Target, section, threshold_or
-from opsverify.config.thresholds import MinDays, Threshold
+from opsverify.config.thresholds import MinDays
 from opsverify.config.values import Host, Port
 
 TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]

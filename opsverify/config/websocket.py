@@ -31,7 +31,7 @@ from pydantic import Field, model_validator
 from opsverify.config.base import Target, section, threshold_or
 from opsverify.config.http import HeaderValue
 from opsverify.config.secrets import SecretRef
-from opsverify.config.thresholds import MaxMs, Threshold
+from opsverify.config.thresholds import MaxMs
 from opsverify.config.values import WsUrl
 
 

@@ -108,6 +108,15 @@ class HttpAnswer:
         return text[:limit] + ("…" if len(text) > limit else "")
 
 
+def reveal_headers(headers: dict[str, Any]) -> dict[str, str]:
+    """Request headers with their secret references (``HeaderValue``) revealed after their prefix;
+    revealed values are registered for redaction."""
+    shown: dict[str, str] = {}
+    for name, value in headers.items():
+        shown[name] = value if isinstance(value, str) else value.prefix + value.reveal().strip()
+    return shown
+
+
 class Clients:
     """Shared httpx clients per TLS setting, each carrying at most ``PER_CLIENT`` requests at once.
 

@@ -13,21 +13,13 @@ Example::
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from opsverify.config.http import HeaderValue
 from opsverify.engine import ProbeContext
 from opsverify.net.http import HttpAnswer, request
 from opsverify.net.tls import TlsSettings
-from opsverify.net.tls import tls_context as _tls_context
-
-
-def tls_context(ctx: ProbeContext[Any], ca_bundle: str | None, verify_tls: bool) -> ssl.SSLContext:
-    """The client TLS context for these settings, built once per run and shared."""
-    return _tls_context(ctx, ca_bundle, verify_tls)
 
 
 @dataclass(frozen=True)
@@ -46,11 +38,6 @@ class Endpoint:
 def client(ctx: ProbeContext[Any], target: Any) -> Endpoint:
     """The target's TLS settings for :func:`call` (the HTTP clients themselves are shared per run)."""
     return Endpoint(TlsSettings.of(target, ctx.env))
-
-
-def header_values(headers: dict[str, str | HeaderValue]) -> dict[str, str]:
-    """Request headers with secret references revealed (the values are registered for redaction)."""
-    return {name: (v.prefix + v.reveal().strip()) if isinstance(v, HeaderValue) else v for name, v in headers.items()}
 
 
 def where(url: str) -> str:

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from opsverify.config.http import HeaderValue, HttpTarget
+from opsverify.config.http import HttpTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import UnexpectedResponse
 from opsverify.jsonpath import JsonPathError, lookup
-from opsverify.net.http import MAX_BODY, request
+from opsverify.net.http import MAX_BODY, request, reveal_headers
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
 from opsverify.net.tls import TlsSettings
 
@@ -65,21 +65,10 @@ class HttpResponse:
             raise KeyError(str(exc)) from None
 
 
-def request_headers(target: HttpTarget) -> dict[str, str]:
-    """The target's request headers with secret references revealed (registered for redaction)."""
-    headers: dict[str, str] = {}
-    for name, value in target.request_headers.items():
-        if isinstance(value, HeaderValue):
-            headers[name] = value.prefix + value.reveal().strip()
-        else:
-            headers[name] = value
-    return headers
-
-
 async def _send(ctx: ProbeContext[Any], what: str | None = None) -> Any:
     target: HttpTarget = ctx.target
     return await request(
-        ctx, target.method, target.url, tls=TlsSettings.of(target, ctx.env), headers=request_headers(target),
+        ctx, target.method, target.url, tls=TlsSettings.of(target, ctx.env), headers=reveal_headers(target.request_headers),
         content=target.body, follow_redirects=target.follow_redirects, what=what or f"request to {target.url}",
     )
 

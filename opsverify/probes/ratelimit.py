@@ -21,7 +21,8 @@ from typing import Any
 
 from opsverify.config.ratelimit import RateLimitTarget
 from opsverify.engine import ProbeContext
-from opsverify.probes.api_client import call, client, header_values
+from opsverify.net.http import reveal_headers
+from opsverify.probes.api_client import call, client
 
 
 @dataclass
@@ -58,7 +59,7 @@ class Burst:
 async def burst(ctx: ProbeContext[Any]) -> Burst:
     """Send up to ``max_requests`` requests one after another; stop at the first 429."""
     target: RateLimitTarget = ctx.target
-    headers = header_values(target.headers)
+    headers = reveal_headers(target.headers)
     if target.client_id_header:
         headers[target.client_id_header] = f"opsverify-{uuid.uuid4().hex[:12]}"
     result = Burst(target.url, target.limit, target.burst)

@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from opsverify.config.http import HeaderValue
 from opsverify.config.slo import (
     MetricsTarget,
     PromCache,
@@ -50,7 +49,7 @@ from opsverify.config.slo import (
 )
 from opsverify.engine import ProbeContext
 from opsverify.errors import UnexpectedResponse
-from opsverify.net.http import HttpAnswer, request
+from opsverify.net.http import HttpAnswer, request, reveal_headers
 from opsverify.net.tls import TlsSettings
 
 Direction = Literal["at_most", "at_least"]
@@ -89,16 +88,6 @@ class SloReading:
 
 
 # -- HTTP ---------------------------------------------------------------------------------------------
-def _headers(target: SloTarget) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name, value in target.request_headers.items():
-        if isinstance(value, HeaderValue):
-            headers[name] = value.prefix + value.reveal().strip()
-        else:
-            headers[name] = value
-    return headers
-
-
 def _where(url: str) -> str:
     return urlsplit(url).netloc or url
 
@@ -117,7 +106,7 @@ async def _get(
     accept: str = "application/json",
 ) -> HttpAnswer:
     """One GET through the network layer, within the probe's deadline (less a margin)."""
-    headers = {"accept": accept, **_headers(target)}
+    headers = {"accept": accept, **reveal_headers(target.request_headers)}
     return await request(ctx, "GET", url, tls=TlsSettings.of(target, ctx.env), headers=headers, params=params,
                          what=ctx.phase, max_body=MAX_BODY)
 

@@ -26,8 +26,10 @@ from opsverify.config.websocket import WebSocketTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, Unreachable
 from opsverify.lazy import lazy_module
+from opsverify.net.http import reveal_headers
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
-from opsverify.probes.api_client import header_values, tls_context, where
+from opsverify.net.tls import tls_context
+from opsverify.probes.api_client import where
 
 if TYPE_CHECKING:
     import websockets.asyncio.client as ws_client
@@ -113,7 +115,7 @@ async def _open(ctx: ProbeContext[Any], target: WebSocketTarget, url: str, timeo
     try:
         return await ws_client.connect(
             url,
-            additional_headers=header_values(target.headers),
+            additional_headers=reveal_headers(target.headers),
             ssl=_ssl(ctx, target),
             open_timeout=timeout,
             close_timeout=CLOSE_WAIT_S,
