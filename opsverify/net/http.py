@@ -409,10 +409,13 @@ async def prepare(engine: Any, needs: Preparation) -> None:
             pass  # a CA bundle that does not load: the probes of that target report it
     if not pool.warmed:
         pool.warmed = True
-        await _first_request(engine)
+        first = next(iter(needs.settings.values()), (TlsSettings(verify=False), 0))[0]
+        await _first_request(engine, first)
 
 
-async def _first_request(engine: Any) -> None:
+async def _first_request(engine: Any, settings: TlsSettings) -> None:
+    """One plain-HTTP request on loopback through a client of ``settings`` (one the wave will use, so
+    no client is built only to be thrown away)."""
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await reader.readuntil(b"\r\n\r\n")
@@ -425,7 +428,10 @@ async def _first_request(engine: Any) -> None:
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    shard = clients(engine).acquire(TlsSettings(verify=False))
+    try:
+        shard = clients(engine).acquire(settings)
+    except CouldNotVerify:
+        shard = clients(engine).acquire(TlsSettings(verify=False))
     try:
         await asyncio.wait_for(shard[0].get(f"http://127.0.0.1:{port}/", extensions={"trace": _Trace()}), 5)
     except (httpx.HTTPError, asyncio.TimeoutError, OSError):

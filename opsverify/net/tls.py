@@ -47,7 +47,7 @@ def base_dir(env: Any) -> str | None:
 def ssl_context(ca_bundle: str | None, verify: bool, base: str | None = None) -> ssl.SSLContext:
     """A client TLS context: the system store, or ``ca_bundle``, or no verification."""
     if not verify:
-        ctx = ssl.create_default_context()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA store to load: nothing is verified
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
