@@ -1,7 +1,8 @@
-"""A real HTTP server for self-tests that records what it was asked: count, paths, peak concurrency.
+"""A real HTTP server for self-tests that records what it was asked: count, paths, methods, peak concurrency.
 
 ``python -m tests.recorder --port P [--delay-ms D]``; ``GET /_stats`` returns the record,
-``POST /_reset`` clears it. Every other path answers 200 after the delay.
+``POST /_reset`` clears it (``requests`` lists ``METHOD path?query`` of each). Every other path
+answers 200 after the delay.
 """
 
 from __future__ import annotations
@@ -16,20 +17,21 @@ STATS = web.AppKey("stats", dict)
 
 def make_app(delay_ms: float) -> web.Application:
     app = web.Application()
-    app[STATS] = {"count": 0, "running": 0, "peak": 0, "paths": []}
+    app[STATS] = {"count": 0, "running": 0, "peak": 0, "paths": [], "requests": []}
 
     async def stats(request: web.Request) -> web.Response:
         data = dict(request.app[STATS])
         return web.json_response(data)
 
     async def reset(request: web.Request) -> web.Response:
-        request.app[STATS].update({"count": 0, "running": 0, "peak": 0, "paths": []})
+        request.app[STATS].update({"count": 0, "running": 0, "peak": 0, "paths": [], "requests": []})
         return web.json_response({})
 
     async def anything(request: web.Request) -> web.Response:
         record = request.app[STATS]
         record["count"] += 1
         record["paths"].append(request.path_qs)
+        record["requests"].append(f"{request.method} {request.path_qs}")
         record["running"] += 1
         record["peak"] = max(record["peak"], record["running"])
         try:

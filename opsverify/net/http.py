@@ -32,8 +32,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from opsverify.config.base import Safety
 from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
 from opsverify.net.tls import TlsSettings, context_for
+from opsverify.safety import of_method, permit
 
 MAX_BODY = 256 * 1024
 PER_CLIENT = 32  # requests in flight through one httpx client: httpcore's pool work grows with its size
@@ -218,12 +220,19 @@ async def request(
     what: str | None = None,
     budget: float | None = None,
     max_body: int = MAX_BODY,
+    safety: Safety | None = None,
 ) -> HttpAnswer:
     """Send one request within the probe's deadline (or ``budget`` seconds of it) and describe the answer.
 
     Any HTTP status is returned; a failure to get one raises :class:`~opsverify.errors.Unreachable`
     or :class:`~opsverify.errors.ProbeTimeout` naming ``host:port``, the phase and ``what``.
+
+    A method other than GET/HEAD/OPTIONS is ``mutating``: unless the probe's environment allows that,
+    nothing is sent and :class:`~opsverify.errors.UnsafeSend` is raised. ``safety`` gives the class
+    instead, only where the API's meaning is known to differ from its method (Vault's lease lookup is
+    a read sent as PUT; a dry-run webhook delivery).
     """
+    permit(ctx, safety or of_method(method).safety, f"{method.upper()} {url}")
     settings = tls or TlsSettings.of(ctx.target, ctx.env)
     where = urlsplit(url).netloc or url
     shown = what or f"{method} {urlsplit(url).path or '/'}"
