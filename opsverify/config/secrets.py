@@ -13,6 +13,7 @@ process-wide :data:`REDACTOR`, which every writer and the console report pass th
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from opsverify.errors import SecretMissing
 
 MASK = "••••••"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MAX_SECRET_BYTES = 1024 * 1024
+"""Largest secret file read (a certificate bundle or a .creds file is a few KiB)."""
 
 
 class Redactor:
@@ -99,6 +102,14 @@ class SecretRef(BaseModel):
             raise ValueError("a secret reference needs exactly one of 'env' or 'file'")
         return self
 
+    @model_validator(mode="after")
+    def _a_readable_file(self) -> SecretRef:
+        if self.file is not None:
+            problem = file_problem(self.path)
+            if problem is not None and not problem.startswith("cannot be read"):
+                raise ValueError(f"secret file {self.path} {problem}")
+        return self
+
     @property
     def label(self) -> str:
         """How the reference is named in messages (never the value)."""
@@ -119,12 +130,7 @@ class SecretRef(BaseModel):
             if not value:
                 raise SecretMissing(f"secret {self.env} is not set")
         else:
-            try:
-                value = self.path.read_text()
-            except OSError as exc:
-                raise SecretMissing(
-                    f"secret file {self.path} cannot be read ({exc.strerror or exc})"
-                ) from None
+            value = read_secret_file(self.path)
             if not value.strip():
                 raise SecretMissing(f"secret file {self.path} is empty")
         REDACTOR.add(value)
@@ -141,6 +147,52 @@ class SecretRef(BaseModel):
         return f"SecretRef({self.label})"
 
     __str__ = __repr__
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot hold a secret (not a regular file, too large, unreadable), or ``None``.
+
+    A device (``/dev/zero``), a FIFO or a directory would hang a read or fill memory.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return _kind_problem(info)
+
+
+def _kind_problem(info: os.stat_result) -> str | None:
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file (a device, FIFO, socket or directory cannot hold a secret)"
+    if info.st_size > MAX_SECRET_BYTES:
+        return f"is larger than {MAX_SECRET_BYTES // 1024} KiB ({info.st_size:,} bytes): not a secret"
+    return None
+
+
+def read_secret_file(path: Path) -> str:
+    """The text of a secret file, read with a cap and never blocking; raises :class:`SecretMissing`
+    naming the file when it is not a regular file, too large, unreadable or not UTF-8."""
+    problem = file_problem(path)
+    if problem is not None:
+        raise SecretMissing(f"secret file {path} {problem}")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise SecretMissing(f"secret file {path} cannot be read ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as handle:
+        problem = _kind_problem(os.fstat(handle.fileno()))  # what was opened, not what was looked at
+        if problem is not None:
+            raise SecretMissing(f"secret file {path} {problem}")
+        try:
+            data = handle.read(MAX_SECRET_BYTES + 1)
+        except OSError as exc:
+            raise SecretMissing(f"secret file {path} cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_SECRET_BYTES:
+        raise SecretMissing(f"secret file {path} is larger than {MAX_SECRET_BYTES // 1024} KiB: not a secret")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SecretMissing(f"secret file {path} is not UTF-8 text") from None
 
 
 def iter_secret_refs(obj: Any) -> list[SecretRef]:
