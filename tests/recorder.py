@@ -1,8 +1,10 @@
 """A real HTTP server for self-tests that records what it was asked: count, paths, methods, peak concurrency.
 
 ``python -m tests.recorder --port P [--delay-ms D]``; ``GET /_stats`` returns the record,
-``POST /_reset`` clears it (``requests`` lists ``METHOD path?query`` of each). Every other path
-answers 200 after the delay.
+``POST /_reset`` clears it (``requests`` lists ``METHOD path?query`` of each). A path under
+``/_echo`` answers with what it was sent (method, path and query, headers, body) as JSON, so a
+self-test can see a secret come back in every form it was sent in. Every other path answers 200
+after the delay.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def make_app(delay_ms: float) -> web.Application:
             await asyncio.sleep(delay_ms / 1000)
         finally:
             record["running"] -= 1
+        if request.path.startswith("/_echo"):
+            return web.json_response({"method": request.method, "path": request.path_qs,
+                                      "headers": dict(request.headers), "body": await request.text()})
         return web.json_response({"status": "ok"})
 
     app.router.add_get("/_stats", stats)

@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import base64
 import json as jsonlib
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from opsverify.config.base import Safety
+from opsverify.config.secrets import REDACTOR
 from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
 from opsverify.net.tls import TlsSettings, context_for
 from opsverify.safety import of_method, permit
@@ -115,7 +117,18 @@ def reveal_headers(headers: dict[str, Any]) -> dict[str, str]:
     revealed values are registered for redaction."""
     shown: dict[str, str] = {}
     for name, value in headers.items():
-        shown[name] = value if isinstance(value, str) else value.prefix + value.reveal().strip()
+        if isinstance(value, str):
+            shown[name] = value
+            continue
+        secret = value.reveal().strip()
+        user = getattr(value, "basic_user", None)
+        if user is not None:
+            pair = f"{user}:{secret}"
+            REDACTOR.add(pair)  # and its base64: the header itself
+            shown[name] = (value.prefix or "Basic ") + base64.b64encode(pair.encode()).decode()
+        else:
+            shown[name] = value.prefix + secret
+        REDACTOR.add(shown[name])  # the whole header value too ("Bearer <token>") and its encodings
     return shown
 
 
