@@ -34,7 +34,8 @@ CHECKS = [str(ROOT / "checks")]
 CANARY_TOPIC = "opsverify.canary"
 SAFE = ("GET ", "HEAD ", "OPTIONS ")
 SECRETS = {"SELFTEST_SAFETY_SECRET": "safety-selftest-secret"}
-PROTOCOL_SUBJECTS = ("$JS.API.", "$JS.EVENT.", "$SYS.", "_INBOX.")  # the server API (reads), its advisories, inboxes
+# the server API (reads), its advisories, reply inboxes, and the services protocol's discovery (reads)
+PROTOCOL_SUBJECTS = ("$JS.API.", "$JS.EVENT.", "$SYS.", "_INBOX.", "$SRV.PING", "$SRV.INFO", "$SRV.STATS")
 SELECTIONS = [[], ["-m", "smoke"], ["-m", "predeploy"], ["-m", "mutating"], ["-m", "disruptive"],
               ["-m", "not smoke"], ["-m", "mutating or disruptive"]]
 
@@ -152,7 +153,8 @@ def environment(s: Servers) -> dict[str, Any]:
         "nats": [{"name": "nats", "url": f"nats://127.0.0.1:{s.nats.port}",
                   "request": {"subject": "orders.ping"}, "canary_subject": "opsverify.canary.nats",
                   "allow_publish": ["orders.>"], "deny_publish": ["$SYS.>"], "allow_subscribe": ["orders.>"],
-                  "jetstream": True}],
+                  "jetstream": True},
+                 {"name": "nats-ping", "url": f"nats://127.0.0.1:{s.nats.port}", "request": {"subject": "$SRV.PING.orders"}}],
         "kafka": [{"name": "kafka", "bootstrap": s.kafka.bootstrap, "canary": {"topic": CANARY_TOPIC}}],
     }
 
@@ -176,6 +178,9 @@ def test_production_sends_nothing_but_reads(servers: Servers, tmp_path: Path, se
         assert "UnsafeSend" not in (record["message"] or ""), record  # classified before the wire guard
         if record["outcome"] == "skipped":
             assert record["message"], record  # every skip says why
+    if not selection:
+        ping = run.record("test_nats_service_replies_within_latency_budget", "nats-ping")
+        assert ping["safety"] == "read_only" and ping["outcome"] != "skipped", ping  # a discovery request reads
     expected = {(): MUTATING + DISRUPTIVE, ("-m", "mutating"): MUTATING, ("-m", "disruptive"): DISRUPTIVE}
     if tuple(selection) in expected:
         reasons = " | ".join(r["message"] for r in run.records if r["outcome"] == "skipped")

@@ -43,12 +43,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opsverify.config.base import Safety
 from opsverify.config.kafka import KafkaGroup, KafkaTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, UnexpectedResponse, Unreachable
 from opsverify.lazy import lazy_module
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
-from opsverify.config.base import Safety
 from opsverify.safety import permit
 
 if TYPE_CHECKING:

@@ -532,7 +532,7 @@ async def probe_request(ctx: ProbeContext[Any]) -> RoundTrip:
     """Send the target's ``request`` to its service subject and time the reply (in samples)."""
     target: NatsTarget = ctx.target
     assert target.request is not None
-    permit(ctx, Safety.mutating, f"a request to {target.request.subject}")
+    permit(ctx, Safety.read_only if target.request.reads_only else Safety.mutating, f"a request to {target.request.subject}")
     conn = await connected(ctx)
     try:
         payload = target.request.payload.encode()

@@ -19,11 +19,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsverify.config.base import Safety
 from opsverify.config.ratelimit import RateLimitTarget
 from opsverify.engine import ProbeContext
 from opsverify.net.http import reveal_headers
 from opsverify.probes.api_client import call, client
-from opsverify.config.base import Safety
 from opsverify.safety import permit
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from opsverify.config.base import Safety
 from opsverify.config.websocket import WebSocketTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, Unreachable
@@ -30,7 +31,6 @@ from opsverify.net.http import reveal_headers
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
 from opsverify.net.tls import tls_context
 from opsverify.probes.api_client import where
-from opsverify.config.base import Safety
 from opsverify.safety import permit
 
 if TYPE_CHECKING:
