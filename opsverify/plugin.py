@@ -272,13 +272,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         decision = session.safety_decision(item, case)
         if decision.safety != Safety.read_only and item.get_closest_marker(decision.safety.value) is None:
             item.add_marker(decision.safety.value)  # so -m mutating / -m "not mutating" select by what is sent
-        env = session.environments[case.env]
-        if decision.safety not in env.allowed:
-            allowed = ", ".join(s.value for s in env.allow or [])
-            item.add_marker(pytest.mark.skip(
-                reason=f"{decision.safety.value} checks are not allowed in {env.name} "
-                f"({env.tier.value} tier allows: {allowed})" + (f": {decision.because}" if decision.because else "")
-            ))
+        reason = decision.refusal(session.environments[case.env])
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

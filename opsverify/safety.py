@@ -82,6 +82,14 @@ class Decision:
     safety: Safety
     because: str = ""
 
+    def refusal(self, env: Any) -> str | None:
+        """Why ``env`` does not allow this check (the skip reason), or ``None`` when it does."""
+        if self.safety in env.allowed:
+            return None
+        allowed = ", ".join(s.value for s in env.allow or [])
+        reason = f"{self.safety.value} checks are not allowed in {env.name} ({env.tier.value} tier allows: {allowed})"
+        return reason + (f": {self.because}" if self.because else "")
+
 
 def decide(marked: Safety, sends: list[Sends], declared: Safety | None) -> Decision:
     """The class of a check marked ``marked`` whose probes send ``sends`` to a target declaring
