@@ -156,6 +156,8 @@ def environment(s: Servers) -> dict[str, Any]:
                   "jetstream": True},
                  {"name": "nats-ping", "url": f"nats://127.0.0.1:{s.nats.port}", "request": {"subject": "$SRV.PING.orders"}}],
         "kafka": [{"name": "kafka", "bootstrap": s.kafka.bootstrap, "canary": {"topic": CANARY_TOPIC}}],
+        "vault": [{"name": "vault", "addr": base, "token": secret,
+                   "leases": [{"name": "db", "lease_id": "database/creds/app/abc"}]}],
     }
 
 
@@ -252,3 +254,18 @@ def test_a_mislabelled_probe_is_stopped_on_the_wire(servers: Servers, tmp_path: 
     dev = run_checks(tmp_path / "dev", {"tier": "dev", **target}, *plugins, paths=[str(check)], env_name="dev")
     assert dev.outcome("test_mislabelled_probe", "api") == "passed"
     assert servers.requests() == ["POST /mislabelled"]
+
+
+def test_vaults_lease_lookup_is_a_read_that_production_allows(tmp_path: Path) -> None:
+    """``PUT sys/leases/lookup`` is how Vault's API reads a lease: the wire guard lets it through."""
+    from opsverify.sandbox.servers.vault import start_vault_dev
+
+    with start_vault_dev(tmp_path / "bao", root_token="selftest-safety-root") as bao:
+        lease = bao.create_lease(ttl="3h")
+        env = {"tier": "production", "vault": [{"name": "bao", "addr": bao.addr, "token": {"env": "SELFTEST_BAO"},
+                                                "leases": [{"name": "pki", "lease_id": lease}]}]}
+        (tmp_path / "run").mkdir()
+        run = run_checks(tmp_path / "run", env, "-k", "lease", paths=CHECKS, env_name="prod",
+                         env_vars={"SELFTEST_BAO": bao.root_token})
+    record = run.record("test_vault_lease_has_enough_ttl_left", "bao", item="pki")
+    assert (record["outcome"], record["safety"]) == ("passed", "read_only"), record
