@@ -13,6 +13,7 @@ Hierarchy::
     │   ├── SecretMissing          a secret reference points at nothing
     │   ├── UnexpectedResponse     the system answered, but not in a shape we can read
     │   ├── ProbeCrashed           a probe raised something we did not expect (a bug or an odd library)
+    │   ├── UnsafeSend             the checker refused to send what the environment's safety classes forbid
     │   └── WindowErrored          an analysis window's samples errored too often in a row (or all of them)
     └── CheckFailed (also AssertionError)  the system is NOT as expected         → outcome "failed"
 
@@ -77,6 +78,11 @@ class UnexpectedResponse(CouldNotVerify):
 
 class ProbeCrashed(CouldNotVerify):
     """A probe raised an exception opsverify did not translate: reported as an error, one line."""
+
+
+class UnsafeSend(CouldNotVerify):
+    """A probe was about to send something its environment does not allow (a non-GET request, a
+    publish, a delivery, a burst): nothing was sent, the check errors with what it would have sent."""
 
 
 class WindowErrored(CouldNotVerify):

@@ -269,14 +269,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         case = case_of(item)
         if case is None:
             continue
-        safety = session.safety_of(item, case)
-        env = session.environments[case.env]
-        if safety not in env.allowed:
-            allowed = ", ".join(s.value for s in env.allow or [])
-            item.add_marker(pytest.mark.skip(
-                reason=f"{safety.value} checks are not allowed in {env.name} "
-                f"({env.tier.value} tier allows: {allowed})"
-            ))
+        decision = session.safety_decision(item, case)
+        if decision.safety != Safety.read_only and item.get_closest_marker(decision.safety.value) is None:
+            item.add_marker(decision.safety.value)  # so -m mutating / -m "not mutating" select by what is sent
+        reason = decision.refusal(session.environments[case.env])
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

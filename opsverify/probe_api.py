@@ -20,12 +20,13 @@ of sharing one run across the target's items.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from opsverify.engine import ProbeFn
+from opsverify.safety import SendsFn, reads
 
 @dataclass(frozen=True)
 class ProbeSpec:
@@ -36,23 +37,27 @@ class ProbeSpec:
     fn: ProbeFn
     per_item: bool = False
     each: str | None = None  # the target's list field the items come from (None: search every list)
+    sends: SendsFn = field(default_factory=reads)  # what it sends to a target: its safety class
 
 
 PROBES: dict[str, ProbeSpec] = {}
 
 
 def probe_fixture(
-    section: str, *, per_item: bool = False, name: str | None = None, each: str | None = None
+    section: str, *, per_item: bool = False, name: str | None = None, each: str | None = None,
+    sends: SendsFn | None = None,
 ) -> Callable[[ProbeFn], Any]:
     """Register ``fn`` as a probe of ``section`` and return a pytest fixture of the same name.
 
     ``each="topics"`` (implies ``per_item``) says which list of the target the items come from,
-    so two lists with an item of the same name cannot be confused.
+    so two lists with an item of the same name cannot be confused. ``sends`` declares what the
+    probe sends to a target (:mod:`opsverify.safety`; default: it only reads), from which the
+    checks using it get their safety class.
     """
 
     def decorate(fn: ProbeFn) -> Any:
         fixture_name = name or fn.__name__
-        spec = ProbeSpec(fixture_name, section, fn, per_item or each is not None, each)
+        spec = ProbeSpec(fixture_name, section, fn, per_item or each is not None, each, sends or reads())
         PROBES[fixture_name] = spec
 
         def probe_result(request: pytest.FixtureRequest, ov_case: Any, ov_session: Any) -> Any:

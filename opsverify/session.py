@@ -30,6 +30,7 @@ from opsverify.net import http as http_net
 from opsverify.net.tls import TlsSettings
 from opsverify.probe_api import PROBES, ProbeSpec
 from opsverify.runbooks import RunbookBook, load_runbooks
+from opsverify.safety import Decision, decide, highest
 
 SAFETY_MARKERS = {"mutating": Safety.mutating, "disruptive": Safety.disruptive}
 
@@ -204,14 +205,25 @@ class OvSession:
 
     # -- safety ----------------------------------------------------------------------------------
     def safety_of(self, item: pytest.Item, case: Case) -> Safety:
-        """The check's safety class (its markers), unless the target declares its own."""
-        declared = Safety.read_only
+        """The check's safety class for ``case`` (:meth:`safety_decision`)."""
+        return self.safety_decision(item, case).safety
+
+    def safety_decision(self, item: pytest.Item, case: Case) -> Decision:
+        """The check's safety class from its markers, what its probes will send to this target
+        (and sub-item) and the target's ``safety:`` (which only raises it); see :mod:`opsverify.safety`."""
+        marked = Safety.read_only
         for marker, safety in SAFETY_MARKERS.items():
             if item.get_closest_marker(marker) is not None:
-                if safety == Safety.disruptive or declared == Safety.read_only:
-                    declared = safety
-        target_safety = getattr(self.target_of(case), "safety", None)
-        return target_safety if target_safety is not None else declared
+                marked = highest([marked, safety])
+        target = self.target_of(case)
+        sub = None
+        if case.item is not None:
+            for attr in _list_fields(target):
+                for candidate in getattr(target, attr, None) or []:
+                    if _item_name(candidate) == case.item and sub is None:
+                        sub = candidate
+        sends = [PROBES[name].sends(target, sub) for name in getattr(item, "fixturenames", ()) if name in PROBES]
+        return decide(marked, sends, getattr(target, "safety", None))
 
     # -- probes ----------------------------------------------------------------------------------
     def probe_key(self, spec: ProbeSpec, case: Case) -> ProbeKey:

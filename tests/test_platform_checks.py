@@ -331,7 +331,7 @@ def test_dry_run_verifier_is_read_only_and_real_deliveries_are_mutating(suite: S
     assert suite.record(SIGNED, "healthy")["safety"] == "mutating"
     assert suite.record(RL_429, "healthy")["safety"] == "disruptive"
     assert suite.record(REVOKE, "healthy")["safety"] == "mutating"
-    assert suite.record(REFRESH, "healthy")["safety"] == "read_only"
+    assert suite.record(REFRESH, "healthy")["safety"] == "mutating"  # a login and a refresh are POSTs
 
 
 def test_demo_test_controls_need_the_test_key(demo: Demo) -> None:
@@ -369,11 +369,13 @@ def test_production_skips_mutating_and_disruptive_checks_unless_allowed(
     assert "mutating checks are not allowed in prod (production tier allows: read_only)" in prod.message(
         SIGNED, "healthy")
     assert "disruptive checks are not allowed in prod" in prod.message(RL_429, "healthy")
-    for check, target in ((WS_REPLY, "healthy"), (REFRESH, "healthy"), (ADMIN, "healthy"), (SIGNED, "dry-run")):
+    assert prod.message(REFRESH, "healthy").endswith("it sends a login and a refresh (POST): each issues a token")
+    for check, target in ((WS_REPLY, "healthy"), (ADMIN, "healthy"), (SIGNED, "dry-run")):
         assert prod.outcome(check, target, **({"item": "GET-/admin/tokens"} if check == ADMIN else {})) == "passed"
 
     assert prodmut.ret == 0, prodmut.stdout[-3000:]
     assert prodmut.outcome(SIGNED, "healthy") == "passed"
     assert prodmut.outcome(REVOKE, "healthy") == "passed"
+    assert prodmut.outcome(REFRESH, "healthy") == "passed"
     assert prodmut.outcome(RL_429, "healthy") == "skipped"
     assert prodmut.outcome(WS_CAP, "healthy") == "skipped"

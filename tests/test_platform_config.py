@@ -42,8 +42,8 @@ def test_defaults_are_filled_from_the_tier_and_the_limit(tmp_path: Path) -> None
                                     "base_url": "https://api.example.com/"})
     assert [p.name for p in auth.admin_paths] == ["GET-/admin", "POST-/admin/x"]
     assert auth.base_url == "https://api.example.com" and auth.jwks_path == "/.well-known/jwks.json"
-    assert _load(tmp_path, "webhooks", {"dry_run": True}).safety == Safety.read_only
-    assert _load(tmp_path, "webhooks", {}).safety is None  # the checks' own class (mutating) applies
+    assert _load(tmp_path, "webhooks", {"dry_run": True}).safety is None  # the probes' dry-run form decides
+    assert _load(tmp_path, "webhooks", {"dry_run": True, "safety": "mutating"}).safety == Safety.mutating
 
 
 @pytest.mark.parametrize(("section", "extra", "problem"), [
@@ -60,7 +60,8 @@ def test_defaults_are_filled_from_the_tier_and_the_limit(tmp_path: Path) -> None
     ("auth", {"rotation": {"phase": "after"}}, "a rotation needs api_key and/or signing_key"),
     ("webhooks", {"algorithm": "md5"}, "unknown HMAC algorithm 'md5'"),
     ("webhooks", {"signature_format": "{algorithm}={digest}"}, "must contain {hex} or {base64}"),
-    ("webhooks", {"dry_run": True, "safety": "mutating"}, "a dry_run receiver is read_only"),
+    ("webhooks", {"safety": "read_only"}, "read_only cannot lower what this target's checks send"),
+    ("ratelimit", {"safety": "read_only"}, "set dry_run: true"),
 ])
 def test_config_errors_name_the_key(tmp_path: Path, section: str, extra: dict[str, Any], problem: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -66,10 +66,16 @@ def test_production_skips_mutating_and_disruptive_checks_unless_allowed(run_suit
                         paths=[str(check)], env_name="prod")
     assert allowed.outcome("test_writes_something", "api") == "passed"
     assert allowed.outcome("test_bursts", "api") == "skipped"
-    declared = run_suite({"tier": "production", "http": [{"name": "api", "url": demo.url("/healthz"),
-                                                          "safety": "read_only"}]},
-                         *plugins, paths=[str(check)], env_name="prod")
-    assert declared.outcome("test_writes_something", "api") == "passed"
+    raised = run_suite({"tier": "production", "allow": ["read_only", "mutating"],
+                        "http": [{"name": "api", "url": demo.url("/healthz"), "safety": "disruptive"}]},
+                       *plugins, paths=[str(check)], env_name="prod")
+    assert raised.outcome("test_reads", "api") == "skipped"  # a target's safety raises every check of it
+    assert raised.message("test_reads", "api").endswith(": the target declares safety: disruptive")
+    lowered = run_suite({"tier": "production", "http": [{"name": "api", "url": demo.url("/healthz"),
+                                                         "safety": "read_only"}]},
+                        *plugins, paths=[str(check)], env_name="prod")
+    assert lowered.ret == 4, lowered.stdout[-2000:]
+    assert "http[0].safety" in lowered.stderr and "read_only cannot lower what this target's checks send" in lowered.stderr
 
 
 def test_collect_only_touches_no_network(run_suite, fresh_recorder):

@@ -116,9 +116,20 @@ class Target(Strict):
     timeout_s: float | None = Field(default=None, gt=0, le=300)
     safety: Safety | None = Field(
         default=None,
-        description="declare what this target's probes do, overriding the check's own class "
-        "(e.g. read_only for a dry-run webhook verifier)",
+        description="raise the class of every check of this target (mutating or disruptive); a target "
+        "cannot lower what its checks send",
     )
+
+    @field_validator("safety")
+    @classmethod
+    def _only_raises(cls, value: Safety | None) -> Safety | None:
+        if value == Safety.read_only:
+            raise ValueError(
+                "read_only cannot lower what this target's checks send (a non-GET request, a publish, a "
+                "delivery or a burst is never read_only); remove it, give mutating or disruptive to raise "
+                "the class, or for a webhook receiver that only verifies set dry_run: true"
+            )
+        return value
 
     def fill_defaults(self, defaults: Defaults) -> None:
         """Fill every unset field that has an environment-level default (called once, after load)."""

@@ -28,9 +28,15 @@ from opsverify.config.values import HttpStatus, HttpUrl
 
 
 class HeaderValue(SecretRef):
-    """A request header whose value comes from a secret reference, after an optional ``prefix``."""
+    """A request header whose value comes from a secret reference, after an optional ``prefix``.
+
+    With ``basic_user`` the secret is that user's password and the header is HTTP Basic
+    authentication: ``Basic base64(<basic_user>:<secret>)``.
+    """
 
     prefix: str = ""
+    basic_user: str | None = Field(default=None, min_length=1, max_length=255, pattern=r"^[^:\r\n]+$",
+                                   description="send 'Basic base64(<basic_user>:<secret>)' (HTTP Basic auth)")
 
 
 class HttpTarget(Target):

@@ -103,12 +103,22 @@ class NatsConsumer(Strict):
         return f"{self.stream}/{self.consumer}"
 
 
+DISCOVERY_SUBJECTS = ("$SRV.PING", "$SRV.INFO", "$SRV.STATS", "$JS.API.INFO")
+"""Request subjects that only read: the NATS services protocol's discovery and JetStream's account info."""
+
+
 class NatsRequest(Strict):
     """A service subject that answers requests (e.g. ``$SRV.PING.<service>`` or ``$JS.API.INFO``)."""
 
     subject: str
     payload: str = ""
     reply_contains: str | None = None
+
+    @property
+    def reads_only(self) -> bool:
+        """Whether the request is a discovery read (``$SRV.PING``/``INFO``/``STATS``, ``$JS.API.INFO``);
+        a request to any other subject reaches a service handler and is ``mutating``."""
+        return any(self.subject == s or self.subject.startswith(s + ".") for s in DISCOVERY_SUBJECTS)
 
     @field_validator("subject")
     @classmethod

@@ -4,7 +4,8 @@ The checker sends four requests with the same body: correctly signed (must be ac
 with a wrong secret, without the signature header, and correctly signed but without the tenant header
 (each must be refused with a 4xx: a 5xx is a receiver that crashed, not one that refused). A real
 delivery is recorded by the receiver, so these checks are ``mutating``; a receiver that only verifies
-(a dry-run endpoint) is declared with ``dry_run: true`` and then counts as ``read_only``.
+(a dry-run endpoint) is declared with ``dry_run: true``: its deliveries are the checks' dry-run form and
+count as ``read_only`` (the one POST a read-only check sends, and only to such a receiver).
 
 The signature is ``signature_format`` with ``{algorithm}``, ``{hex}`` and ``{base64}`` replaced by the
 HMAC (of the raw body, with ``secret``) - ``sha256={hex}`` is GitHub's and OmertaOS's form.
@@ -29,9 +30,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from opsverify.config.base import Safety, Target, section
+from opsverify.config.base import Target, section
 from opsverify.config.secrets import SecretRef
 from opsverify.config.values import HttpStatus, HttpUrl
 
@@ -53,7 +54,7 @@ class WebhookTarget(Target):
     body: str = '{"event": "opsverify.canary", "source": "opsverify"}'
     content_type: str = "application/json"
     accepted_status: list[HttpStatus] = Field(default_factory=lambda: [200, 201, 202, 204])
-    dry_run: bool = Field(default=False, description="the endpoint only verifies: sending is read_only")
+    dry_run: bool = Field(default=False, description="the endpoint only verifies: its deliveries are read_only")
 
     @field_validator("algorithm")
     @classmethod
@@ -73,14 +74,6 @@ class WebhookTarget(Target):
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"only {{algorithm}}, {{hex}} and {{base64}} may be used ({exc})") from None
         return value
-
-    @model_validator(mode="after")
-    def _dry_run_is_read_only(self) -> WebhookTarget:
-        if self.dry_run and self.safety is None:
-            self.safety = Safety.read_only
-        if self.dry_run and self.safety not in (None, Safety.read_only):
-            raise ValueError("a dry_run receiver is read_only; remove safety or dry_run")
-        return self
 
     def fill_defaults(self, defaults: Any) -> None:
         super().fill_defaults(defaults)

@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import base64
 import json as jsonlib
 import time
 from dataclasses import dataclass, field
@@ -32,8 +33,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from opsverify.config.base import Safety
+from opsverify.config.secrets import REDACTOR
 from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
 from opsverify.net.tls import TlsSettings, context_for
+from opsverify.safety import of_method, permit
 
 MAX_BODY = 256 * 1024
 PER_CLIENT = 32  # requests in flight through one httpx client: httpcore's pool work grows with its size
@@ -113,7 +117,18 @@ def reveal_headers(headers: dict[str, Any]) -> dict[str, str]:
     revealed values are registered for redaction."""
     shown: dict[str, str] = {}
     for name, value in headers.items():
-        shown[name] = value if isinstance(value, str) else value.prefix + value.reveal().strip()
+        if isinstance(value, str):
+            shown[name] = value
+            continue
+        secret = value.reveal().strip()
+        user = getattr(value, "basic_user", None)
+        if user is not None:
+            pair = f"{user}:{secret}"
+            REDACTOR.add(pair)  # and its base64: the header itself
+            shown[name] = (value.prefix or "Basic ") + base64.b64encode(pair.encode()).decode()
+        else:
+            shown[name] = value.prefix + secret
+        REDACTOR.add(shown[name])  # the whole header value too ("Bearer <token>") and its encodings
     return shown
 
 
@@ -218,12 +233,19 @@ async def request(
     what: str | None = None,
     budget: float | None = None,
     max_body: int = MAX_BODY,
+    safety: Safety | None = None,
 ) -> HttpAnswer:
     """Send one request within the probe's deadline (or ``budget`` seconds of it) and describe the answer.
 
     Any HTTP status is returned; a failure to get one raises :class:`~opsverify.errors.Unreachable`
     or :class:`~opsverify.errors.ProbeTimeout` naming ``host:port``, the phase and ``what``.
+
+    A method other than GET/HEAD/OPTIONS is ``mutating``: unless the probe's environment allows that,
+    nothing is sent and :class:`~opsverify.errors.UnsafeSend` is raised. ``safety`` gives the class
+    instead, only where the API's meaning is known to differ from its method (Vault's lease lookup is
+    a read sent as PUT; a dry-run webhook delivery).
     """
+    permit(ctx, safety or of_method(method).safety, f"{method.upper()} {url}")
     settings = tls or TlsSettings.of(ctx.target, ctx.env)
     where = urlsplit(url).netloc or url
     shown = what or f"{method} {urlsplit(url).path or '/'}"

@@ -43,11 +43,13 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opsverify.config.base import Safety
 from opsverify.config.kafka import KafkaGroup, KafkaTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, UnexpectedResponse, Unreachable
 from opsverify.lazy import lazy_module
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
+from opsverify.safety import permit
 
 if TYPE_CHECKING:
     import confluent_kafka as ck
@@ -574,6 +576,7 @@ async def canary(ctx: ProbeContext[Any]) -> KafkaCanaryResult:
     if target.canary is None:
         raise UnexpectedResponse(f"target {target.name} has no canary configured")
     topic = target.canary.topic
+    permit(ctx, Safety.mutating, f"a canary record to {topic}")
     if meta.topic(topic) is None:
         return KafkaCanaryResult(topic=topic, ok=False, error=f"canary topic {topic} does not exist")
     config = client_config(ctx)

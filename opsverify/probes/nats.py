@@ -51,6 +51,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 
+from opsverify.config.base import Safety
 from opsverify.config.nats import NatsCredentials, NatsTarget
 from opsverify.config.secrets import REDACTOR, SecretRef
 from opsverify.engine import ProbeContext
@@ -59,6 +60,7 @@ from opsverify.lazy import lazy_module, needs
 from opsverify.net.http import request
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
 from opsverify.net.tls import TlsSettings, base_dir, ssl_context
+from opsverify.safety import permit
 
 if TYPE_CHECKING:
     import nats
@@ -530,6 +532,7 @@ async def probe_request(ctx: ProbeContext[Any]) -> RoundTrip:
     """Send the target's ``request`` to its service subject and time the reply (in samples)."""
     target: NatsTarget = ctx.target
     assert target.request is not None
+    permit(ctx, Safety.read_only if target.request.reads_only else Safety.mutating, f"a request to {target.request.subject}")
     conn = await connected(ctx)
     try:
         payload = target.request.payload.encode()
@@ -578,6 +581,7 @@ async def probe_canary(ctx: ProbeContext[Any]) -> RoundTrip:
     target: NatsTarget = ctx.target
     assert target.canary_subject is not None
     subject = target.canary_subject
+    permit(ctx, Safety.mutating, f"a canary publish to {subject}")
     conn = await connected(ctx)
     try:
         ctx.phase = f"subscribing to canary subject {subject}"
@@ -670,6 +674,8 @@ async def probe_permissions(ctx: ProbeContext[Any], direction: Direction) -> Per
     target: NatsTarget = ctx.target
     allow: list[str] = getattr(target, f"allow_{direction}")
     deny: list[str] = getattr(target, f"deny_{direction}")
+    if direction == "publish":
+        permit(ctx, Safety.mutating, f"publishes to {', '.join([*allow, *deny])}")
     conn = await connected(ctx)
     try:
         tested = {s: (concrete_subject(s) if direction == "publish" else s) for s in [*allow, *deny]}

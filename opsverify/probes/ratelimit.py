@@ -19,10 +19,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsverify.config.base import Safety
 from opsverify.config.ratelimit import RateLimitTarget
 from opsverify.engine import ProbeContext
 from opsverify.net.http import reveal_headers
 from opsverify.probes.api_client import call, client
+from opsverify.safety import permit
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Burst:
 async def burst(ctx: ProbeContext[Any]) -> Burst:
     """Send up to ``max_requests`` requests one after another; stop at the first 429."""
     target: RateLimitTarget = ctx.target
+    permit(ctx, Safety.disruptive, f"a burst of up to {target.burst} requests to {target.url}")
     headers = reveal_headers(target.headers)
     if target.client_id_header:
         headers[target.client_id_header] = f"opsverify-{uuid.uuid4().hex[:12]}"

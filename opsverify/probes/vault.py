@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
+from opsverify.config.base import Safety
 from opsverify.config.vault import VaultLease, VaultSecret, VaultTarget, VaultToken
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, ProbeTimeout, UnexpectedResponse
@@ -233,16 +234,20 @@ class _Api:
         return self.target.token.reveal().strip()
 
     async def call(
-        self, method: str, path: str, *, token: str | None = None, body: dict[str, Any] | None = None
+        self, method: str, path: str, *, token: str | None = None, body: dict[str, Any] | None = None,
+        lookup: bool = False,
     ) -> tuple[int, Any]:
-        """``method /v1/path``; returns the status and the JSON body (``None`` when not JSON)."""
+        """``method /v1/path``; returns the status and the JSON body (``None`` when not JSON).
+
+        ``lookup``: a read that Vault's API takes as PUT (``sys/leases/lookup``), so it is read_only.
+        """
         headers = {"X-Vault-Request": "true"}
         if token:
             headers["X-Vault-Token"] = token
         if self.target.namespace:
             headers["X-Vault-Namespace"] = self.target.namespace
         answer = await request(self.ctx, method, f"{self.target.addr}/v1/{path}", tls=self.tls, headers=headers,
-                               json=body, what=f"{method} {path}")
+                               json=body, what=f"{method} {path}", safety=Safety.read_only if lookup else None)
         return answer.status, answer.json_or_none()
 
     def refuse(self, status: int, body: Any, path: str, doing: str) -> CouldNotVerify:
@@ -504,7 +509,7 @@ async def previous_token(ctx: ProbeContext[Any]) -> VaultTokenInfo:
 
 
 async def _lookup_lease(api: _Api, lease_id: str, token: str, doing: str) -> tuple[dict[str, Any] | None, str]:
-    status, body = await api.call("PUT", "sys/leases/lookup", token=token, body={"lease_id": lease_id})
+    status, body = await api.call("PUT", "sys/leases/lookup", token=token, body={"lease_id": lease_id}, lookup=True)
     if status == 400:
         return None, _errors(body) or "invalid lease"
     if status != 200 or not isinstance((body or {}).get("data"), dict):

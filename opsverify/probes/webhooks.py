@@ -21,6 +21,7 @@ from typing import Any, Literal
 from opsverify.config.webhooks import WebhookTarget
 from opsverify.engine import ProbeContext
 from opsverify.probes.api_client import call, client, snippet
+from opsverify.safety import delivery_class
 
 Variant = Literal["signed", "wrong-signature", "unsigned", "no-tenant"]
 
@@ -65,5 +66,5 @@ async def deliver(ctx: ProbeContext[Any], variant: Variant) -> Delivery:
     headers = request_headers(target, variant)
     async with client(ctx, target) as http:
         response = await call(ctx, http, "POST", target.url, content=target.body.encode(), headers=headers,
-                              what=f"{variant} delivery")
+                              what=f"{variant} delivery", safety=delivery_class(target.url, target.dry_run).safety)
     return Delivery(variant, response.status, snippet(response, 80))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from opsverify.config.base import Safety
 from opsverify.config.websocket import WebSocketTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, Unreachable
@@ -30,6 +31,7 @@ from opsverify.net.http import reveal_headers
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
 from opsverify.net.tls import tls_context
 from opsverify.probes.api_client import where
+from opsverify.safety import permit
 
 if TYPE_CHECKING:
     import websockets.asyncio.client as ws_client
@@ -210,6 +212,7 @@ async def connection_cap(ctx: ProbeContext[Any]) -> WsCapTest:
     after the target's synthetic exchange (``ctx.depend``), never beside it.
     """
     target: WebSocketTarget = ctx.target
+    permit(ctx, Safety.disruptive, f"connections up to the cap of {target.url}")
     # The synthetic exchange goes first: while this test holds the cap, it would be refused too. An
     # unreachable endpoint errors here with the exchange's cause; a refused handshake is its check's business.
     await ctx.depend("websocket_exchange")
