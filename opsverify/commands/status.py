@@ -1,4 +1,4 @@
-"""``opsverify status``: write the status page, a static HTML file, from a run history (--history SQLite file).
+"""``opsverify status``: write the status page from the run history (one static HTML file).
 
     opsverify status --history reports/history.sqlite --out reports/status   -> reports/status/index.html
 
