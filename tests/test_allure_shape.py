@@ -5,16 +5,15 @@ absolute under a base URL, and history (the Trend) carried from one report to th
 Two real runs of the HTTP and TLS checks against the demo service, as a GitHub Actions job would
 make them (its variables set, so ``executor.json`` is written): ``slow`` answers after 300 ms,
 ``broken`` with 500, ``good`` has a certificate 90 days from expiry. The written
-``allure-results`` JSON is asserted; where Java is installed, two reports are rendered with
-allure-commandline, the first report's ``history/`` copied into the second run's results first
-(as README and smoke.yml do), and the second report's trend holds both runs.
+``allure-results`` JSON is asserted; where Java is installed, smoke.yml's own "Allure report" step
+renders a report after each run with allure-commandline, copying the previous report's ``history/``
+into the results first (as README says), and the second report's trend holds both runs.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 
 from tests.harness import SuiteRun, run_checks
 from tests.test_reports import ALLURE
+from tests.test_workflows import load, run_step_script, step
 
 STATUS = "test_endpoint_returns_expected_status"
 LATENCY = "test_endpoint_answers_within_latency_budget"
@@ -158,29 +158,41 @@ def test_a_bad_runbook_base_url_is_a_usage_error(run_suite, demo, args, variable
 
 @pytest.mark.skipif(shutil.which("java") is None,
                     reason="Java is not installed: allure-commandline needs a JRE (`java -version`) to render HTML")
-def test_two_reports_keep_history_and_trend_and_group_behaviors(runs, tmp_path):
+def test_smoke_workflow_keeps_allure_history_and_trend_across_runs(runs, tmp_path):
+    """smoke.yml's "Allure report" step, run by bash after each of the two runs in one checkout (its
+    cached .opsverify/history/ kept between them, as the Actions cache does): the second report's
+    trend holds both runs, each check's history the first run, and Behaviors read env → system → target."""
     assert ALLURE.exists(), f"{ALLURE} missing: run `bash scripts/tools/allure.sh` (npm allure-commandline)"
-    first, second = tmp_path / "report1", tmp_path / "report2"
-    _generate(runs[0].reports / "allure-results", first)
-    shutil.copytree(first / "history", runs[1].reports / "allure-results" / "history")  # what README says to do
-    _generate(runs[1].reports / "allure-results", second)
-    trend = json.loads((second / "widgets" / "history-trend.json").read_text())
+    script = step(load("smoke.yml"), "Allure report")["run"]
+    results = tmp_path / "reports" / "staging" / "allure-results"
+    for run in runs:
+        shutil.rmtree(tmp_path / "reports", ignore_errors=True)  # a fresh runner: only the cache survives
+        shutil.copytree(run.reports / "allure-results", results)
+        proc = run_step_script(script, tmp_path, {"OPSVERIFY_ENV": "staging", "ALLURE": str(ALLURE)})
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert (tmp_path / ".opsverify" / "history" / "allure-staging" / "history-trend.json").exists()
+    report = tmp_path / "reports" / "staging" / "allure-report"
+    trend = json.loads((report / "widgets" / "history-trend.json").read_text())
     assert [point["buildOrder"] for point in trend] == [2, 1]
     assert trend[0]["data"]["failed"] == trend[1]["data"]["failed"] == 1
-    cases = {c["name"]: c for c in (json.loads(p.read_text()) for p in (second / "data" / "test-cases").glob("*.json"))}
+    cases = {c["name"]: c for c in (json.loads(p.read_text()) for p in (report / "data" / "test-cases").glob("*.json"))}
     broken = cases[f"{STATUS}[staging-broken]"]
     assert [entry["status"] for entry in broken["extra"]["history"]["items"]] == ["failed"]  # the first run's
     assert cases[f"{STATUS}[staging-slow]"]["time"]["duration"] >= SLOW_MS
-    tree = json.loads((second / "data" / "behaviors.json").read_text())
+    tree = json.loads((report / "data" / "behaviors.json").read_text())
     paths = {path for child in tree["children"] for path in _paths(child)}  # below the root "behaviors"
     assert ("staging", "http", "broken", f"{STATUS}[staging-broken]") in paths
     assert ("staging", "tls", "good", f"{EXPIRY}[staging-good]") in paths
 
 
-def _generate(results: Path, out: Path) -> None:
-    proc = subprocess.run([str(ALLURE), "generate", str(results), "-o", str(out), "--clean"],
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def test_smoke_workflow_generates_the_report_and_status_page_before_saving_the_cache():
+    smoke = load("smoke.yml")
+    names = [s.get("name") for s in smoke["jobs"]["smoke"]["steps"]]
+    order = ["Smoke checks", "Install the Allure report generator", "Allure report", "Status page",
+             "Save the run history", "Upload the reports"]
+    assert [names.index(name) for name in order] == sorted(names.index(name) for name in order)
+    assert all(step(smoke, name)["if"] == "always()" for name in order[1:])
+    assert 'opsverify status --history "$history" --out "reports/$OPSVERIFY_ENV/status"' in step(smoke, "Status page")["run"]
 
 
 def _paths(node: dict[str, Any], above: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
