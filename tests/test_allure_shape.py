@@ -36,7 +36,8 @@ def _run(tmp: Path, demo: Any, number: int) -> SuiteRun:
     env = {
         "tier": "staging",
         "http": [{"name": "slow", "url": demo.url(f"/slow?ms={SLOW_MS}"), "max_latency_ms": {"warn": 20000, "critical": 30000}},
-                 {"name": "broken", "url": demo.url("/status/500")}],
+                 {"name": "broken", "url": demo.url("/status/500")},
+                 {"name": "warned", "url": demo.url("/healthz"), "max_latency_ms": {"warn": 0.001, "critical": 30000}}],
         "tls": [demo.tls("good")],
     }
     github = {**GITHUB, "GITHUB_RUN_ID": str(9000 + number), "GITHUB_RUN_NUMBER": str(number)}
@@ -96,6 +97,9 @@ def test_parameters_are_readable_with_the_measured_value_and_threshold(runs):
     latency = _params(results[f"{LATENCY}[staging-slow]"])
     limit = next(p for n, p in latency.items() if n.startswith("threshold "))
     assert limit["value"] == "at most 30000 ms (warn above 20000 ms)" and limit["excluded"] is True
+    warned = run.record(LATENCY, "warned")["measured"][0]
+    shown = _params(results[f"{LATENCY}[staging-warned]"])[f"measured {warned['name']}"]["value"]
+    assert warned["level"] == "warn" and shown == f"{warned['value']:g} ms (past warn)"
 
 
 def test_the_measured_parameters_do_not_split_a_checks_history(runs):

@@ -190,25 +190,47 @@ def test_a_missing_history_or_an_unwritable_directory_is_one_line(tmp_path, reco
     assert proc.stderr.strip() == f"opsverify status: {blocker / 'site'}: the status page cannot be written (Not a directory)"
 
 
-def test_a_target_not_seen_for_a_week_is_left_out_and_no_run_is_no_uptime(tmp_path):
-    """Uptime needs runs in its window: a target whose only runs are older than 24 h has a 7-day
-    figure and none for 24 h (an em dash, not 100 %); older than 7 d it is not on the page."""
+def _record_at(history_file: Path, now: Any, age: Any, target: str, outcome: str = "passed") -> None:
+    at = (now - age).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    record = CheckRecord(nodeid=f"x::t[{target}]", check="t", outcome=outcome, env="e", target=target, system="http")  # type: ignore[arg-type]
+    history.append(history_file, RunInfo(environments=["e"], started_at=at, finished_at=at, run_id=f"{target}-{at}"),
+                   [record], now=now)
+
+
+def test_the_uptime_windows_end_exactly_24_hours_and_7_days_back(tmp_path):
+    """A run exactly 24 h old counts in the 24-hour uptime, one a second older only in the 7-day one;
+    exactly 7 d old is still on the page, a second older is not. No run in a window is no figure
+    (an em dash), not 100 %."""
     from datetime import UTC, datetime, timedelta
 
     from opsverify.status_page import status_of
     from opsverify.writers.status_html import uptime
 
-    history_file = tmp_path / "history.sqlite"
-    now = datetime.now(UTC)
-    for name, age in (("week-old", timedelta(days=7, seconds=1)), ("day-old", timedelta(hours=24, seconds=1)),
-                      ("fresh", timedelta(hours=23, minutes=59))):
-        at = (now - age).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        record = CheckRecord(nodeid=f"x::t[{name}]", check="t", outcome="passed", env="e", target=name, system="http")
-        history.append(history_file, RunInfo(environments=["e"], started_at=at, finished_at=at, run_id=name), [record],
-                       now=now)
+    history_file, now = tmp_path / "history.sqlite", datetime.now(UTC)
+    for name, age in (("week-edge", timedelta(days=7)), ("week-past", timedelta(days=7, microseconds=1)),
+                      ("day-edge", timedelta(hours=24)), ("day-past", timedelta(hours=24, microseconds=1))):
+        _record_at(history_file, now, age, name)
     with history.connect(history_file) as conn:
         page = status_of(conn, now)
     targets = {t.name: t for t in page.environments[0].systems[0].targets}
-    assert sorted(targets) == ["day-old", "fresh"]
-    assert (uptime(targets["day-old"].uptime_24h), uptime(targets["day-old"].uptime_7d)) == ("—", "100.0 %")
-    assert uptime(targets["fresh"].uptime_24h) == "100.0 %"
+    assert sorted(targets) == ["day-edge", "day-past", "week-edge"]
+    assert [uptime(targets[n].uptime_24h) for n in ("day-edge", "day-past", "week-edge")] == ["100.0 %", "—", "—"]
+    assert [uptime(targets[n].uptime_7d) for n in ("day-edge", "day-past", "week-edge")] == ["100.0 %"] * 3
+
+
+def test_since_reaches_back_past_the_7_day_window(tmp_path):
+    """A target failing for 10 days: its streak starts before the window the page reads, so the
+    older history is read for its "since" and its last healthy run."""
+    from datetime import UTC, datetime, timedelta
+
+    from opsverify.status_page import status_of
+
+    history_file, now = tmp_path / "history.sqlite", datetime.now(UTC)
+    _record_at(history_file, now, timedelta(days=11), "api", "passed")
+    for days in (10, 9, 8, 3, 0):
+        _record_at(history_file, now, timedelta(days=days), "api", "failed")
+    with history.connect(history_file) as conn:
+        (target,) = status_of(conn, now).environments[0].systems[0].targets
+    stamp = lambda days: (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
+    assert (target.state, target.since, target.streak, target.last_healthy) == ("failing", stamp(10), 5, stamp(11))
+    assert (target.uptime_7d.healthy, target.uptime_7d.runs) == (0, 2)
