@@ -5,6 +5,7 @@
     opsverify credentials --env staging               every credential, most urgent first
     opsverify runbooks                                 which runbook steps the checks verify
     opsverify history --history PATH                  what the recorded runs say over time
+    opsverify status --history PATH --out DIR         the status page (static HTML) from the history
     opsverify sandbox up|down|status                  real local services on loopback (--env local)
 
 Checks themselves run with pytest: ``pytest -m smoke --env staging``.

@@ -114,6 +114,7 @@ class Engine:
         self._resources: dict[str, Any] = {}
         self.depends: collections.defaultdict[ProbeKey, set[ProbeKey]] = collections.defaultdict(set)
         self._running: dict[ProbeKey, ProbeContext[Any]] = {}
+        self.timings: dict[ProbeKey, tuple[float, float]] = {}  # wall-clock start and end of each probe's last run
         self._closed = False
         self.request_factory: Callable[[ProbeKey], ProbeRequest] | None = None
         self.lag = LoopLag(in_flight=lambda: self.stats.running)
@@ -302,6 +303,7 @@ class Engine:
                 _debt0=self.lag.debt(),
             )
             self._running[key] = ctx
+            wall_start = time.time()
             try:
                 return await self._bounded(ctx, request)
             except OpsverifyError:
@@ -311,6 +313,7 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - translated at the boundary
                 raise ProbeCrashed(f"{key.probe} probe failed: {one_line(exc)}") from exc
             finally:
+                self.timings[key] = (wall_start, time.time())
                 self._running.pop(key, None)
                 self.stats.running -= 1
                 self.stats.finished += 1

@@ -6,6 +6,7 @@ Hierarchy::
     ├── ConfigError                an environment / policy / runbook file is wrong  → usage error (exit 4)
     ├── SandboxError               a local sandbox service could not be started or stopped
     ├── HistoryError               the run history file cannot be opened, read or written
+    ├── ReportWriteError           a report (the status page) cannot be written where it was asked
     ├── CouldNotVerify             the check could not see the system              → outcome "error"
     │   ├── Unreachable            refused, reset, DNS failure, no route, TLS handshake failure
     │   ├── ProbeTimeout           no answer within the probe's timeout
@@ -46,6 +47,10 @@ class SandboxError(OpsverifyError):
 
 class HistoryError(OpsverifyError):
     """The SQLite run history (``--history``) cannot be opened, read or written."""
+
+
+class ReportWriteError(OpsverifyError):
+    """A report file (the status page) cannot be written to the directory it was asked for."""
 
 
 class CouldNotVerify(OpsverifyError):

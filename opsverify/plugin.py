@@ -31,7 +31,7 @@ from opsverify.errors import CheckFailed, OpsverifyError, one_line
 from opsverify.expect import CheckNotes, Expect
 from opsverify.results import CheckRecord, RunInfo, run_ending, utc_now
 from opsverify.session import Case, OvSession, case_of, known_environments, section_of, system_of
-from opsverify.writers import allure_env, allure_results, summary_json, summary_md
+from opsverify.writers import allure_env, allure_results, allure_shape, links, summary_json, summary_md
 from opsverify.gate import pytest_support as gate_support  # gate (issue 7)
 from opsverify.writers import allure_extras, metrics_prom  # gate (issue 7)
 from opsverify import inventory  # credential inventory (issue 8)
@@ -80,6 +80,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="credential rotation phase the rotation checks verify "
                     "(overrides the environment file's rotation: block)")
     waiting.add_options(group)
+    links.add_options(group)
     # -- gate (issue 7): one-step form `pytest -m predeploy --env staging --gate gates/production.yaml`
     group.addoption("--gate", default=None, metavar="POLICY",
                     help="after the run, judge it with this promotion policy; exit 0 promote, 1 hold, 2 cannot decide")
@@ -134,6 +135,7 @@ def pytest_configure(config: pytest.Config) -> None:
         count=config.getoption("latency_samples"), per_host=config.getoption("latency_per_host")
     )
     config.stash[SESSION_KEY] = session
+    links.configure(config)
     waiting.configure(config)
     analysis.configure(config, session.environments)
     if not config.pluginmanager.has_plugin("opsverify-short-reports"):
@@ -196,6 +198,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Every plugin is configured now: adjust allure-pytest's result writer (redaction, plumbing)
     and the terminal's short summary (grouped)."""
     allure_results.install()
+    allure_shape.register(session.config, ov(session.config).probe_span, lambda item: notes_of(item).measured)
     console.configure(session.config, _wants_checks(session.config))
 
 
@@ -254,18 +257,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 raise pytest.UsageError(
                     f"{item.nodeid}: unknown runbook step {step_id!r} (not found in runbooks/*.md)"
                 )
-        # -- allure (issue 7): the runbook step as an Allure link, the severity marker as its label
-        severity = item.get_closest_marker("severity")
-        if severity is not None and (not severity.args or severity.args[0] not in allure_extras.ALLURE_SEVERITIES):
-            raise pytest.UsageError(
-                f"{item.nodeid}: unknown severity {severity.args[0] if severity.args else None!r} "
-                f"(known: {', '.join(allure_extras.ALLURE_SEVERITIES)})"
-            )
-        if allure_on:
-            closest = item.get_closest_marker("runbook")
-            step = session.runbooks.step(closest.args[0]) if closest and closest.args else None
-            allure_extras.add_markers(item, step.id if step else None, step.link if step else None)
-        # -- end allure
+        allure_extras.collect_item(item, session.runbooks, allure_on)  # severity checked; Allure links and labels
         case = case_of(item)
         if case is None:
             continue
@@ -613,6 +605,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     allure_dir = getattr(config.option, "allure_report_dir", None)
     if allure_dir:
         allure_env.write(Path(allure_dir), run, {n: e.tier.value for n, e in ovs.environments.items()})
+        allure_env.write_executor(Path(allure_dir))
         allure_extras.write_categories(Path(allure_dir))  # gate (issue 7)
     metrics_prom.write(out / "metrics.prom", run, records)  # gate (issue 7)
     history.after_run(config, run, records)

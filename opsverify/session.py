@@ -257,6 +257,14 @@ class OvSession:
             return []
         return [self.probe_key(PROBES[name], case) for name in getattr(item, "fixturenames", ()) if name in PROBES]
 
+    def probe_span(self, item: pytest.Item) -> tuple[float, float] | None:
+        """Wall-clock start and end of the probes ``item`` awaited (earliest start, latest end), or
+        ``None`` when none of them ran (skipped, unconfigured)."""
+        spans = [self.engine.timings[key] for key in self.item_probe_keys(item) if key in self.engine.timings]
+        if not spans:
+            return None
+        return min(start for start, _ in spans), max(end for _, end in spans)
+
     def prefetch(self, items: Iterable[pytest.Item], wait: bool = True) -> int:
         """Start the probes of every item that will run (not skipped); returns how many were new.
 

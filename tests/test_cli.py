@@ -12,7 +12,7 @@ from pathlib import Path
 from opsverify import __version__
 from tests.harness import ROOT
 
-COMMANDS = ("credentials", "gate", "history", "runbooks", "sandbox")
+COMMANDS = ("credentials", "gate", "history", "runbooks", "sandbox", "status")
 
 
 def _opsverify(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:

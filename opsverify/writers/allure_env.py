@@ -1,7 +1,11 @@
-"""Allure's ``environment.properties``: which environments, version and commit a run covered."""
+"""Allure's ``environment.properties`` (which environments, version and commit a run covered) and,
+inside GitHub Actions, ``executor.json`` (which workflow run it was: the Trend panel labels each
+point with it and links back to the run)."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 from opsverify.config.secrets import REDACTOR
@@ -23,4 +27,19 @@ def write(directory: Path, run: RunInfo, tiers: dict[str, str]) -> Path:
         lines.append(f"rotation.phase={run.phase}")
     path = directory / "environment.properties"
     path.write_text(REDACTOR.redact("\n".join(lines) + "\n"))
+    return path
+
+
+def write_executor(directory: Path) -> Path | None:
+    """Write ``executor.json`` when the run is a GitHub Actions job; returns the file, or ``None``."""
+    server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    run_id, number = os.environ.get("GITHUB_RUN_ID"), os.environ.get("GITHUB_RUN_NUMBER", "")
+    if not (server and repo and run_id and number.isdigit()):
+        return None
+    workflow = os.environ.get("GITHUB_WORKFLOW") or "workflow"
+    executor = {"name": "GitHub Actions", "type": "github", "buildOrder": int(number),
+                "buildName": f"{workflow} #{number}", "buildUrl": f"{server.rstrip('/')}/{repo}/actions/runs/{run_id}"}
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "executor.json"
+    path.write_text(REDACTOR.redact(json.dumps(executor, indent=2)) + "\n")
     return path

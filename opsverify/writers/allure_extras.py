@@ -4,8 +4,10 @@
   runbook expects) from "Could not verify" (an error whose message names one of the
   :class:`~opsverify.errors.CouldNotVerify` types: unreachable, timeout, missing secret ...) and
   from "Check crashed" (any other error: a bug in a check or probe).
-- Each check's runbook step becomes an Allure link, and its ``severity`` marker Allure's severity
-  label (both as allure-pytest markers, added at collection).
+- Each check's runbook step becomes an Allure link (absolute with a runbook base URL, see
+  :mod:`opsverify.writers.links`), and its ``severity`` marker Allure's severity label (both as
+  allure-pytest markers, added at collection); the Behaviors and Suites labels, readable
+  parameters and the probe's duration are :mod:`opsverify.writers.allure_shape`'s.
 """
 
 from __future__ import annotations
@@ -63,6 +65,28 @@ def write_categories(directory: Path) -> Path:
     path = directory / "categories.json"
     path.write_text(json.dumps(categories(), indent=2) + "\n")
     return path
+
+
+def collect_item(item: pytest.Item, runbooks: Any, allure_on: bool) -> None:
+    """At collection: refuse an unknown ``severity`` (a usage error, whether Allure writes or not);
+    when it does, add the check's runbook link, severity and Behaviors/Suites labels."""
+    from opsverify.session import case_of
+    from opsverify.writers.allure_shape import label_markers
+
+    severity = item.get_closest_marker("severity")
+    if severity is not None and (not severity.args or severity.args[0] not in ALLURE_SEVERITIES):
+        raise pytest.UsageError(
+            f"{item.nodeid}: unknown severity {severity.args[0] if severity.args else None!r} "
+            f"(known: {', '.join(ALLURE_SEVERITIES)})"
+        )
+    if not allure_on:
+        return
+    closest = item.get_closest_marker("runbook")
+    step = runbooks.step(closest.args[0]) if closest and closest.args else None
+    add_markers(item, step.id if step else None, step.link if step else None)
+    case = case_of(item)
+    if case is not None:
+        label_markers(item, case)
 
 
 def add_markers(item: pytest.Item, step_id: str | None, step_link: str | None) -> None:
