@@ -49,6 +49,7 @@ MARKERS = {
     "severity(level)": "blocker | critical | normal | minor | trivial (Allure severity, report order)",
     "configured(*fields)": "run only against targets that set these config fields",
     "each(field)": "run once per element of the target's list field (e.g. topics)",
+    "trend": "judged over an analysis window (--samples >= 2); skipped on a single snapshot",
 }
 
 NOTES_KEY = pytest.StashKey[CheckNotes]()
