@@ -279,3 +279,21 @@ class WindowVerdicts:
         if window.verdict == "skipped":
             pytest.skip(window.reason)
         return True
+
+
+def run_summary(config: pytest.Config, records: list[Any], exit_status: int) -> dict[str, Any] | None:
+    """The run's ``analysis`` in ``summary.json``: what the window did, or ``None`` without one.
+
+    Under xdist the windows are taken on the workers: the controller tells the same from the
+    plan and the records (``on_workers``), with the interruption read from the exit status.
+    """
+    found = config.stash.get(RUN_KEY, None)
+    plan = config.stash.get(PLAN_KEY, None)
+    if found is not None or plan is None:
+        return found
+    windows = [r.window for r in records if r.window]
+    interrupted = exit_status == 2
+    return {"samples": plan.samples, "interval_s": plan.interval_s, "environments": list(plan.envs),
+            "checks": len(windows), "run_once": len(records) - len(windows), "interrupted": interrupted,
+            "stopped_early": not interrupted and any(w["samples"] < w["planned"] for w in windows),
+            "on_workers": True}
