@@ -10,6 +10,11 @@ window's verdict, which follows Argo Rollouts' AnalysisRun:
   sample saw the system at all (Argo would call such a window successful; a gate must not);
 - else **passed** (a failed or errored sample within the limits is kept in the record, not hidden).
 
+A ``trend`` check (:mod:`opsverify.trends`) judges its whole series in every sample: its window's
+verdict is its last sample's. ``-x`` / ``--maxfail N`` end the window after the sample in which N
+checks failed past their ``failure_limit`` (no later sample could change that); Ctrl-C ends it at
+once, each check judged on the samples taken.
+
 Mutating and disruptive checks run once, as in any run, and so do the probes they share. Each
 record keeps the window (``window`` in ``summary.json``: samples, interval, limits, span, and every
 sample's outcome, message and values); ``measured`` holds every sample's values, tagged with

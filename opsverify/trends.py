@@ -107,10 +107,12 @@ class Series:
             pytest.skip(NEEDS_WINDOW)
         lags = [seen[-1].lag for seen in self.partitions.values() if seen]
         expect.record("lag at the end of the window", float(sum(lags)), unit="messages")
-        expect.that(
-            bool(self.partitions),
-            expected=f"{offset_name}s of {what} in every sample of the window",
-            actual=f"no {offset_name} seen in any of {self.samples} samples",
+        most = max((len(seen) for seen in self.partitions.values()), default=0)
+        expect.that(  # a trend needs one partition seen twice: fewer is no evidence of keeping up
+            most >= MIN_SAMPLES,
+            expected=f"the {offset_name} of {what} seen in at least {MIN_SAMPLES} samples of the window",
+            actual=f"no {offset_name} seen in any of {self.samples} samples" if not most
+            else f"its {offset_name} seen in only 1 of {self.samples} samples",
         )
         found = self.findings(offset_name, max_age_s)
         if self.samples < MIN_GROWING_SAMPLES:

@@ -206,6 +206,16 @@ def test_a_trend_check_on_a_single_snapshot_is_skipped_not_passed(kafka_bootstra
     assert record["outcome"] == "skipped" and "needs --samples >= 2" in record["message"], run.stdout
 
 
+def test_a_group_with_no_commits_in_any_sample_fails_its_trend(kafka_bootstrap: str, run_suite) -> None:
+    group = f"ovt-never-{uuid.uuid4().hex[:6]}"
+    env = {"kafka": [{"name": "events", "bootstrap": kafka_bootstrap, "groups": [{"name": group}]}]}
+    run = run_suite(env, "-k", "over_the_window", "--samples", "2", "--interval", "300ms", paths=["checks/test_kafka.py"])
+    record = run.record(KAFKA_TREND, "events", item=group)
+    assert record["outcome"] == "failed", run.stdout
+    assert f"expected the committed offset of consumer group {group} seen in at least 2 samples of the window, " \
+        "got no committed offset seen in any of 2 samples" in record["message"]
+
+
 # -- JetStream (nats-server) ---------------------------------------------------------------------------
 class JetStreamTraffic:
     """Publishes to stream ORDERS every 0.2 s; consumer ``keeper`` fetches and acks everything,
