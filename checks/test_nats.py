@@ -268,7 +268,8 @@ def test_consumer_keeps_up_over_the_window(nats_jetstream, trend_series, target,
     # a consumer missing in one sample is no observation; the existence check reports it
     observed = {} if seen is None else {target_item.name: (seen.ack_floor, seen.num_pending + seen.num_ack_pending)}
     trend_series.add(nats_jetstream, observed)
-    trend_series.judge(expect, f"consumer {target_item.name}", "ack floor", max_age_s=target_item.max_ack_age_s)
+    trend_series.judge(expect, f"consumer {target_item.name}", "ack floor", max_age_s=target_item.max_ack_age_s,
+                       moved_by="ack")
 
 
 # -- server health ---------------------------------------------------------------------------------

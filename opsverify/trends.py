@@ -65,7 +65,7 @@ class Observation:
 class Finding:
     """One partition judged not healthy over the window."""
 
-    rule: str  # stalled | lag growing | no commit
+    rule: str  # stalled | lag growing | no commit (no ack)
     partition: str
     text: str
 
@@ -92,17 +92,22 @@ class Series:
         for partition, (committed, lag) in seen.items():
             self.partitions.setdefault(partition, []).append(Observation(moment, int(committed), int(lag)))
 
-    def findings(self, offset_name: str, max_age_s: float | None) -> list[Finding]:
+    def findings(self, offset_name: str, max_age_s: float | None, moved_by: str = "commit") -> list[Finding]:
         """Every partition that is stalled, falling behind or not committing (see the module)."""
         found: list[Finding] = []
         for partition, seen in self.partitions.items():
-            finding = judge_partition(partition, seen, offset_name, max_age_s)
+            finding = judge_partition(partition, seen, offset_name, max_age_s, moved_by)
             if finding is not None:
                 found.append(finding)
         return found
 
-    def judge(self, expect: Expect, what: str, offset_name: str, *, max_age_s: float | None = None) -> None:
-        """Skip with fewer than 2 samples; fail naming every unhealthy partition; record the trend."""
+    def judge(self, expect: Expect, what: str, offset_name: str, *, max_age_s: float | None = None,
+              moved_by: str = "commit") -> None:
+        """Skip with fewer than 2 samples; fail naming every unhealthy partition; record the trend.
+
+        ``offset_name`` is what the consumer moves ("committed offset", "ack floor"); ``moved_by``
+        what moves it ("commit", "ack"), as the messages say it.
+        """
         if self.samples < MIN_SAMPLES:
             pytest.skip(NEEDS_WINDOW)
         lags = [seen[-1].lag for seen in self.partitions.values() if seen]
@@ -114,7 +119,7 @@ class Series:
             actual=f"no {offset_name} seen in any of {self.samples} samples" if not most
             else f"its {offset_name} seen in only 1 of {self.samples} samples",
         )
-        found = self.findings(offset_name, max_age_s)
+        found = self.findings(offset_name, max_age_s, moved_by)
         if self.samples < MIN_GROWING_SAMPLES:
             expect.warn(f"lag growth is judged on {MIN_GROWING_SAMPLES} samples or more; this window had "
                         f"{self.samples}")
@@ -133,7 +138,7 @@ def _age_clause(max_age_s: float | None, offset_name: str) -> str:
 
 
 def judge_partition(partition: str, seen: list[Observation], offset_name: str,
-                    max_age_s: float | None) -> Finding | None:
+                    max_age_s: float | None, moved_by: str = "commit") -> Finding | None:
     """The first rule ``seen`` (one partition's observations, in order) breaks, or ``None``.
 
     Rules in order: a zero lag in any sample clears the partition; committed offset unchanged in
@@ -155,7 +160,7 @@ def judge_partition(partition: str, seen: list[Observation], offset_name: str,
             first -= 1
         age = seen[-1].at - seen[first].at
         if age > max_age_s:
-            return Finding("no commit", partition, f"{partition} no commit for {age:.3f} s (more than "
+            return Finding(f"no {moved_by}", partition, f"{partition} no {moved_by} for {age:.3f} s (more than "
                            f"{max_age_s:g} s): {offset_name} {offsets}, lag {lags}")
     if len(seen) >= MIN_GROWING_SAMPLES and all(b.lag > a.lag for a, b in zip(seen, seen[1:])):
         return Finding("lag growing", partition, f"{partition} lag growing in every sample: {lags} "

@@ -199,6 +199,27 @@ def test_kafka_groups_are_judged_on_their_trend_over_the_window(kafka_bootstrap:
     assert outcomes[0] == "skipped" and outcomes[-1] == "failed", outcomes
 
 
+def test_trends_are_judged_on_the_xdist_workers_too(kafka_bootstrap: str, run_suite) -> None:
+    prefix = f"ovt-{uuid.uuid4().hex[:6]}-"
+    topic = f"{prefix}events"
+    create_topic(kafka_bootstrap, topic, 1)
+    traffic = KafkaTraffic(kafka_bootstrap, topic, prefix).start()
+    groups = [{"name": traffic.group(g)} for g in ("keeper", "stalled")]
+    # two targets on the same cluster: xdist gives each worker its own
+    env = {"kafka": [{"name": "one", "bootstrap": kafka_bootstrap, "groups": groups[:1]},
+                     {"name": "two", "bootstrap": kafka_bootstrap, "groups": groups[1:]}]}
+    try:
+        run = run_suite(env, "--samples", "3", "--interval", "1s", "-k", "over_the_window", "-n", "2",
+                        paths=["checks/test_kafka.py"])
+    finally:
+        traffic.close()
+    keeper = run.record(KAFKA_TREND, "one", item=traffic.group("keeper"))
+    stalled = run.record(KAFKA_TREND, "two", item=traffic.group("stalled"))
+    assert keeper["outcome"] == "passed" and keeper["window"]["samples"] == 3, run.stdout
+    assert stalled["outcome"] == "failed" and "stalled: committed offset 5 unchanged across 3 samples" \
+        in stalled["message"], stalled["message"]
+
+
 def test_a_trend_check_on_a_single_snapshot_is_skipped_not_passed(kafka_bootstrap: str, run_suite) -> None:
     env = {"kafka": [{"name": "events", "bootstrap": kafka_bootstrap, "groups": [{"name": "ovt-any"}]}]}
     run = run_suite(env, "-k", "over_the_window", paths=["checks/test_kafka.py"])
@@ -218,14 +239,17 @@ def test_a_group_with_no_commits_in_any_sample_fails_its_trend(kafka_bootstrap: 
 
 # -- JetStream (nats-server) ---------------------------------------------------------------------------
 class JetStreamTraffic:
-    """Publishes to stream ORDERS every 0.2 s; consumer ``keeper`` fetches and acks everything,
-    ``stalled`` got 2 messages once and never acknowledged them."""
+    """Publishes 2 messages to stream ORDERS every 0.2 s. Consumer ``keeper`` fetches and acks
+    everything; ``stalled`` got 2 messages once and never acknowledged them; ``behind`` acks 1 of
+    every 2 (its ack floor moves, its backlog grows); ``quits`` acks as ``behind`` does until
+    :attr:`quit` is set, then never again."""
+
+    CONSUMERS = ("keeper", "stalled", "behind", "quits")
 
     def __init__(self, server: Any) -> None:
         self.server = server
-        self.stop = threading.Event()
+        self.stop, self.quit, self.ready = threading.Event(), threading.Event(), threading.Event()
         self.errors: list[str] = []
-        self.ready = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     async def _run(self) -> None:
@@ -233,20 +257,25 @@ class JetStreamTraffic:
             nc = await nats.connect(**self.server.connect_options())
             js = nc.jetstream(timeout=2)
             await js.add_stream(name="ORDERS", subjects=["orders.>"], storage="file")
-            for name in ("keeper", "stalled"):
+            for name in self.CONSUMERS:
                 await js.add_consumer("ORDERS", durable_name=name, ack_policy="explicit")
             for number in range(5):
                 await js.publish(f"orders.{number}", b"order")
-            keeper = await js.pull_subscribe_bind("keeper", stream="ORDERS")
-            stalled = await js.pull_subscribe_bind("stalled", stream="ORDERS")
-            await stalled.fetch(2, timeout=2)  # delivered, never acknowledged
+            subs = {name: await js.pull_subscribe_bind(name, stream="ORDERS") for name in self.CONSUMERS}
+            await subs["stalled"].fetch(2, timeout=2)  # delivered, never acknowledged
             self.ready.set()
             number = 5
             while not self.stop.is_set():
-                await js.publish(f"orders.{number}", b"order")
-                number += 1
-                for message in await keeper.fetch(100, timeout=0.5):
+                for _ in range(2):
+                    await js.publish(f"orders.{number}", b"order")
+                    number += 1
+                for message in await subs["keeper"].fetch(100, timeout=0.5):
                     await message.ack_sync()
+                for name in ("behind", "quits"):
+                    if name == "quits" and self.quit.is_set():
+                        continue
+                    for message in await subs[name].fetch(1, timeout=0.5):
+                        await message.ack_sync()
                 await asyncio.sleep(0.2)
             await nc.close()
         except Exception as exc:  # noqa: BLE001 - reported by the test
@@ -263,22 +292,39 @@ class JetStreamTraffic:
         self._thread.join(10)
 
 
-def test_jetstream_consumers_are_judged_on_their_trend_over_the_window(tmp_path: Path, run_suite) -> None:
+def test_jetstream_consumers_are_judged_on_their_trend_over_the_window(tmp_path: Path) -> None:
     with start_nats(tmp_path / "nats", jetstream=True) as server:
         traffic = JetStreamTraffic(server).start()
-        consumers = [{"stream": "ORDERS", "consumer": c, "max_pending": 1000} for c in ("keeper", "stalled")]
+
+        def quit_after_sample_2(line: str) -> None:
+            if "analysis window: sample 2 of" in line:
+                traffic.quit.set()
+
+        consumers = [{"stream": "ORDERS", "consumer": c, "max_pending": 1000} for c in traffic.CONSUMERS]
+        consumers[3]["max_ack_age_s"] = 2
         env = {"nats": [{"name": "bus", "url": server.url, "jetstream": True, "consumers": consumers}]}
         try:
-            run = run_suite(env, "--samples", "4", "--interval", "1s", "-k", "consumer", paths=["checks/test_nats.py"])
+            run = _run_streaming(tmp_path, env, "--samples", "6", "--interval", "1s", "-k", "consumer",
+                                 paths=["checks/test_nats.py"], on_line=quit_after_sample_2)
         finally:
             traffic.close()
     assert not traffic.errors, traffic.errors
-    keeper = run.record(NATS_TREND, "bus", item="ORDERS/keeper")
-    assert keeper["outcome"] == "passed" and keeper["window"]["samples"] == 4, keeper["message"]
-    assert run.record(NATS_PENDING, "bus", item="ORDERS/stalled")["outcome"] == "passed"  # under its threshold
-    stalled = run.record(NATS_TREND, "bus", item="ORDERS/stalled")
+
+    def record(name: str, check: str = NATS_TREND) -> dict[str, Any]:
+        return run.record(check, "bus", item=f"ORDERS/{name}")
+
+    keeper = record("keeper")
+    assert keeper["outcome"] == "passed" and keeper["window"]["samples"] == 6, keeper["message"]
+    assert record("stalled", NATS_PENDING)["outcome"] == "passed"  # under its threshold
+    stalled = record("stalled")
     assert stalled["outcome"] == "failed", stalled["message"]
-    assert "ORDERS/stalled stalled: ack floor 0 unchanged across 4 samples over" in stalled["message"]
+    assert "ORDERS/stalled stalled: ack floor 0 unchanged across 6 samples over" in stalled["message"]
+    behind = record("behind")
+    assert behind["outcome"] == "failed", behind["message"]
+    assert "ORDERS/behind lag growing in every sample: " in behind["message"] and "(ack floor " in behind["message"]
+    quits = record("quits")
+    assert quits["outcome"] == "failed" and "ORDERS/quits no ack for " in quits["message"], quits["message"]
+    assert "(more than 2 s): ack floor " in quits["message"]
 
 
 # -- the new keys are validated ---------------------------------------------------------------------------
