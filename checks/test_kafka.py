@@ -176,7 +176,7 @@ def test_canary_round_trips_within_latency_budget(kafka_canary, target, expect):
 
 @pytest.mark.trend
 @pytest.mark.each("groups")
-@pytest.mark.runbook("kafka#consumer-lag")
+@pytest.mark.runbook("kafka#consumer-trend")
 @pytest.mark.severity("critical")
 def test_consumer_group_keeps_up_over_the_window(kafka_group_lag, trend_series, target_item, expect):
     """Judged over --samples like Burrow: stalled, lag growing in every sample, or no commit for too long."""

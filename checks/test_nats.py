@@ -261,7 +261,7 @@ def test_consumer_ack_pending_within_limit(nats_jetstream, target, target_item, 
 
 @pytest.mark.trend
 @pytest.mark.each("consumers")
-@pytest.mark.runbook("nats#consumer-backlog")
+@pytest.mark.runbook("nats#consumer-trend")
 def test_consumer_keeps_up_over_the_window(nats_jetstream, trend_series, target, target_item, expect):
     """Judged over --samples like Burrow: ack floor stalled, backlog growing in every sample, or no ack too long."""
     seen = nats_jetstream.consumers.get(target_item.name) if nats_jetstream.enabled else None
