@@ -227,6 +227,30 @@ def test_a_trend_check_on_a_single_snapshot_is_skipped_not_passed(kafka_bootstra
     assert record["outcome"] == "skipped" and "needs --samples >= 2" in record["message"], run.stdout
 
 
+def test_a_gate_asking_for_a_trend_holds_a_single_snapshot_and_promotes_a_window(kafka_bootstrap: str, run_suite,
+                                                                                 tmp_path: Path) -> None:
+    from tests.test_gate import gate, write_policy
+
+    prefix = f"ovt-{uuid.uuid4().hex[:6]}-"
+    topic = f"{prefix}events"
+    create_topic(kafka_bootstrap, topic, 1)
+    traffic = KafkaTraffic(kafka_bootstrap, topic, prefix).start()
+    env = {"tier": "staging", "kafka": [{"name": "events", "bootstrap": kafka_bootstrap,
+                                         "groups": [{"name": traffic.group("keeper")}]}]}
+    policy = write_policy(tmp_path, items=[{"name": "Consumers keep up", "checks": [KAFKA_TREND]}])
+    try:
+        snapshot = run_suite(env, "-m", "predeploy", "-k", "over_the_window", paths=["checks/test_kafka.py"],
+                             env_name="staging")
+        window = run_suite(env, "-m", "predeploy", "-k", "over_the_window", "--samples", "3", "--interval", "500ms",
+                           paths=["checks/test_kafka.py"], env_name="staging")
+    finally:
+        traffic.close()
+    held = gate(tmp_path, policy, snapshot.reports / "summary.json")
+    assert held.ret == 1 and "only skipped: needs --samples >= 2" in held.stdout, held.stdout
+    promoted = gate(tmp_path, policy, window.reports / "summary.json")
+    assert promoted.ret == 0, promoted.stdout + promoted.stderr
+
+
 def test_a_group_with_no_commits_in_any_sample_fails_its_trend(kafka_bootstrap: str, run_suite) -> None:
     group = f"ovt-never-{uuid.uuid4().hex[:6]}"
     env = {"kafka": [{"name": "events", "bootstrap": kafka_bootstrap, "groups": [{"name": group}]}]}
