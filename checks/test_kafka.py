@@ -172,3 +172,15 @@ def test_canary_round_trips_within_latency_budget(kafka_canary, target, expect):
     )
     expect.fact("canary_partition", kafka_canary.partition)
     expect.latency_at_most(kafka_canary.reading, budget, what=f"canary round trip through {kafka_canary.topic}")
+
+
+@pytest.mark.trend
+@pytest.mark.each("groups")
+@pytest.mark.runbook("kafka#consumer-trend")
+@pytest.mark.severity("critical")
+def test_consumer_group_keeps_up_over_the_window(kafka_group_lag, trend_series, target_item, expect):
+    """Judged over --samples like Burrow: stalled, lag growing in every sample, or no commit for too long."""
+    lag = kafka_group_lag
+    trend_series.add(lag, {str(p): (p.committed, p.lag) for p in lag.partitions})
+    trend_series.judge(expect, f"consumer group {lag.group}", "committed offset",
+                       max_age_s=target_item.max_commit_age_s)

@@ -259,6 +259,19 @@ def test_consumer_ack_pending_within_limit(nats_jetstream, target, target_item, 
     expect.at_most(seen.num_ack_pending, target_item.max_ack_pending, what=what)
 
 
+@pytest.mark.trend
+@pytest.mark.each("consumers")
+@pytest.mark.runbook("nats#consumer-trend")
+def test_consumer_keeps_up_over_the_window(nats_jetstream, trend_series, target, target_item, expect):
+    """Judged over --samples like Burrow: ack floor stalled, backlog growing in every sample, or no ack too long."""
+    seen = nats_jetstream.consumers.get(target_item.name) if nats_jetstream.enabled else None
+    # a consumer missing in one sample is no observation; the existence check reports it
+    observed = {} if seen is None else {target_item.name: (seen.ack_floor, seen.num_pending + seen.num_ack_pending)}
+    trend_series.add(nats_jetstream, observed)
+    trend_series.judge(expect, f"consumer {target_item.name}", "ack floor", max_age_s=target_item.max_ack_age_s,
+                       moved_by="ack")
+
+
 # -- server health ---------------------------------------------------------------------------------
 
 

@@ -10,6 +10,11 @@ window's verdict, which follows Argo Rollouts' AnalysisRun:
   sample saw the system at all (Argo would call such a window successful; a gate must not);
 - else **passed** (a failed or errored sample within the limits is kept in the record, not hidden).
 
+A ``trend`` check (:mod:`opsverify.trends`) judges its whole series in every sample: its window's
+verdict is its last sample's. ``-x`` / ``--maxfail N`` end the window after the sample in which N
+checks failed past their ``failure_limit`` (no later sample could change that); Ctrl-C ends it at
+once, each check judged on the samples taken.
+
 Mutating and disruptive checks run once, as in any run, and so do the probes they share. Each
 record keeps the window (``window`` in ``summary.json``: samples, interval, limits, span, and every
 sample's outcome, message and values); ``measured`` holds every sample's values, tagged with
@@ -56,6 +61,7 @@ class Window:
     planned: int
     failure_limit: int
     consecutive_error_limit: int
+    trend: bool = False  # judged on its series as a whole: the last sample's verdict is the window's
     taken: list[tuple[int, str, float, Seen]] = field(default_factory=list)  # (sample, UTC time, monotonic, seen)
     verdict: str = "passed"
     reason: str = ""
@@ -69,7 +75,12 @@ class Window:
             run = run + 1 if outcome == "error" else 0
             longest = max(longest, run)
         errors = [s for s in self.taken if s[3].outcome == "error"]
-        if len(failed) > self.failure_limit:
+        if self.trend and self.taken:
+            last = self.taken[-1][3]
+            self.verdict = last.outcome
+            self.reason = last.message if last.outcome == "skipped" else \
+                f"judged on the trend of {len(outcomes)} samples — {_first(self.taken[-1:])}"
+        elif len(failed) > self.failure_limit:
             self.verdict = "failed"
             self.reason = (f"{len(failed)} of {len(outcomes)} samples failed, more than failure_limit "
                            f"{self.failure_limit} — {_first(failed)}")
@@ -84,6 +95,11 @@ class Window:
             self.verdict, self.reason = "skipped", self.taken[-1][3].message
         else:
             self.verdict, self.reason = "passed", ""
+
+    def settled_failed(self) -> bool:
+        """Whether more samples cannot change a failed verdict (more than ``failure_limit`` failed already)."""
+        failed = sum(1 for s in self.taken if s[3].outcome == "failed")
+        return not self.trend and failed > self.failure_limit
 
     def measured(self) -> list[dict[str, Any]]:
         """Every sample's values, each tagged with its sample number and outcome."""
@@ -179,8 +195,10 @@ def run_window(session: pytest.Session, items: list[pytest.Item], anchor: pytest
         case = case_of(item)
         assert case is not None
         failure_limit, error_limit = _limits(ovs.environments[case.env])
-        windows[item.nodeid] = Window(plan.interval_s, plan.samples, failure_limit, error_limit)
-    interrupted = False
+        windows[item.nodeid] = Window(plan.interval_s, plan.samples, failure_limit, error_limit,
+                                      trend=item.get_closest_marker("trend") is not None)
+    interrupted = stopped = False
+    maxfail = int(config.getoption("maxfail", 0) or 0)
     try:
         for number in range(1, plan.samples + 1):
             at, moment = utc_now(), started  # a sample's time is when its probes started
@@ -197,6 +215,12 @@ def run_window(session: pytest.Session, items: list[pytest.Item], anchor: pytest
                      f"read-only checks ({bad} not passing in this sample){left}")
             if session.shouldstop or session.shouldfail:
                 break
+            settled = sum(1 for w in windows.values() if w.settled_failed())
+            if maxfail and settled >= maxfail and number < plan.samples:
+                stopped = True
+                progress(config, f"analysis window stopped after sample {number} of {plan.samples}: {settled} "
+                         f"checks failed past their failure_limit, and -x/--maxfail {maxfail} ends the run there")
+                break
     except KeyboardInterrupt:
         interrupted = True
         teardown_all(session)
@@ -206,7 +230,8 @@ def run_window(session: pytest.Session, items: list[pytest.Item], anchor: pytest
             window.judge()
             item.stash[WINDOW_KEY] = window
     config.stash[RUN_KEY] = {"samples": plan.samples, "interval_s": plan.interval_s, "environments": list(plan.envs),
-                             "checks": len(windowed), "run_once": len(others), "interrupted": interrupted}
+                             "checks": len(windowed), "run_once": len(others), "interrupted": interrupted,
+                             "stopped_early": stopped}
     return interrupted
 
 
@@ -259,3 +284,21 @@ class WindowVerdicts:
         if window.verdict == "skipped":
             pytest.skip(window.reason)
         return True
+
+
+def run_summary(config: pytest.Config, records: list[Any], exit_status: int) -> dict[str, Any] | None:
+    """The run's ``analysis`` in ``summary.json``: what the window did, or ``None`` without one.
+
+    Under xdist the windows are taken on the workers: the controller tells the same from the
+    plan and the records (``on_workers``), with the interruption read from the exit status.
+    """
+    found = config.stash.get(RUN_KEY, None)
+    plan = config.stash.get(PLAN_KEY, None)
+    if found is not None or plan is None:
+        return found
+    windows = [r.window for r in records if r.window]
+    interrupted = exit_status == 2
+    return {"samples": plan.samples, "interval_s": plan.interval_s, "environments": list(plan.envs),
+            "checks": len(windows), "run_once": len(records) - len(windows), "interrupted": interrupted,
+            "stopped_early": not interrupted and any(w["samples"] < w["planned"] for w in windows),
+            "on_workers": True}

@@ -49,6 +49,7 @@ MARKERS = {
     "severity(level)": "blocker | critical | normal | minor | trivial (Allure severity, report order)",
     "configured(*fields)": "run only against targets that set these config fields",
     "each(field)": "run once per element of the target's list field (e.g. topics)",
+    "trend": "judged over an analysis window (--samples >= 2); skipped on a single snapshot",
 }
 
 NOTES_KEY = pytest.StashKey[CheckNotes]()
@@ -595,8 +596,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         phase=ovs.phase_summary(),
         run_id=str(uuid.uuid4()),
         credentials=[c.to_dict() for c in inventory.collect(ovs, settled_only=True)],  # issue 8
-        wait=config.stash.get(waiting.RUN_KEY, None),
-        analysis=config.stash.get(analysis.RUN_KEY, None),
+        wait=waiting.run_summary(config, records, exitstatus),
+        analysis=analysis.run_summary(config, records, exitstatus),
         ended=run_ending(exitstatus, len(records), str(session.shouldstop or session.shouldfail or "") or None),
     )
     out = reports_dir(config)

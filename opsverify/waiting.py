@@ -261,3 +261,22 @@ def record_fields(item: pytest.Item) -> dict[str, Any]:
     if track is None:
         return {}
     return {"attempts": track.attempts, "green_at": track.green_at, "green_after_s": track.green_after_s}
+
+
+def run_summary(config: pytest.Config, records: list[Any], exit_status: int) -> dict[str, Any] | None:
+    """The run's ``wait`` in ``summary.json``, or ``None`` without one.
+
+    Under xdist the waits run on the workers: the controller tells the same from the plan and the
+    records (``on_workers``); ``waited_s`` is then the latest green time, or the deadline.
+    """
+    found = config.stash.get(RUN_KEY, None)
+    plan = config.stash.get(WAIT_PLAN_KEY, None)
+    if found is not None or plan is None:
+        return found
+    pending = [r for r in records if r.outcome in ("failed", "error")]
+    ended = "interrupted" if exit_status == 2 else "deadline" if pending else "all passed"
+    greens = [r.green_after_s for r in records if r.green_after_s is not None]
+    waited = plan.deadline_s if pending or not greens else max(greens)
+    return {"until_pass_s": plan.deadline_s, "interval_s": plan.interval_s,
+            "attempts": max((r.attempts for r in records), default=0), "waited_s": round(waited, 3),
+            "ended": ended, "not_passing": len(pending), "on_workers": True}

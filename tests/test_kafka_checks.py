@@ -47,6 +47,7 @@ INSYNC = "test_topic_has_min_insync_replicas"
 LAG = "test_consumer_group_lag_within_threshold"
 PARTITION_LAG = "test_consumer_group_partition_lag_within_threshold"
 CANARY = "test_canary_round_trips_within_latency_budget"
+TREND = "test_consumer_group_keeps_up_over_the_window"
 
 
 @dataclass
@@ -284,7 +285,8 @@ def test_unreachable_cluster_errors_once_per_check_with_one_line_quickly(
 
     refused = f"Unreachable: cannot reach Kafka at 127.0.0.1:{closed}: connection refused"
     down = [r for r in run.records if r["target"] == "down"]
-    assert {r["check"] for r in down} == {METADATA, BROKERS, EXISTS, PARTITIONS, LAG, CANARY}
+    # the trend check too: a cluster it cannot see is an error, not a skip for want of samples
+    assert {r["check"] for r in down} == {METADATA, BROKERS, EXISTS, PARTITIONS, LAG, CANARY, TREND}
     for record in down:
         assert (record["outcome"], record["message"]) == ("error", refused), record
     # refused is seen on the first metadata slice, long before the 5 s timeout

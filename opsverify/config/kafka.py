@@ -19,7 +19,8 @@ Example::
           - {name: aion.metrics.runtime, partitions: 6, replication_factor: 2}
         max_lag: {warn: 1000, critical: 10000}   # default for every group below
         groups:
-          - {name: control-plane, max_lag: 1000, max_partition_lag: 500}
+          - {name: control-plane, max_lag: 1000, max_partition_lag: 500,
+             max_commit_age_s: 300}          # over --samples: lagging with no commit for 5 min fails
           - {name: metrics-writer, topics: [aion.metrics.runtime]}
         canary:                              # mutating: produces one record and reads it back
           topic: opsverify.canary
@@ -45,6 +46,9 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 DEFAULT_MAX_LAG = Threshold(warn=1000, critical=10000)
 #: Canary produce -> consume round trip when the canary sets no ``max_latency_ms``.
 DEFAULT_CANARY_LATENCY_MS = Threshold(warn=1000, critical=3000)
+
+#: The longest ``max_commit_age_s`` accepted (a week): longer is no trend an analysis window can show.
+MAX_COMMIT_AGE_S = 7 * 86400.0
 
 #: Kafka topic names: letters, digits, ``.``, ``_`` and ``-``, at most 249 characters.
 TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
@@ -82,6 +86,10 @@ class KafkaGroup(Strict):
     max_partition_lag: MaxCount | None = Field(
         default=None, description="on the single worst partition (check skipped when unset)"
     )
+    max_commit_age_s: float | None = Field(
+        default=None, gt=0, le=MAX_COMMIT_AGE_S, allow_inf_nan=False,
+        description="over a window: fail when a lagging partition's committed offset stays unchanged longer",
+    )
 
 
 class KafkaCanary(Strict):
@@ -108,6 +116,10 @@ class KafkaTarget(Target):
     topics: list[KafkaTopic] = Field(default_factory=list)
     max_lag: MaxCount | None = Field(default=None, description="default max_lag of every group")
     groups: list[KafkaGroup] = Field(default_factory=list)
+    max_commit_age_s: float | None = Field(
+        default=None, gt=0, le=MAX_COMMIT_AGE_S, allow_inf_nan=False,
+        description="default max_commit_age_s of every group",
+    )
     canary: KafkaCanary | None = None
 
     @field_validator("bootstrap", mode="before")
@@ -173,6 +185,8 @@ class KafkaTarget(Target):
                 topic.min_insync_replicas = self.min_insync_replicas
         for group in self.groups:
             group.max_lag = threshold_or(group.max_lag, threshold_or(self.max_lag, DEFAULT_MAX_LAG))
+            if group.max_commit_age_s is None:
+                group.max_commit_age_s = self.max_commit_age_s
         if self.canary is not None:
             self.canary.max_latency_ms = threshold_or(
                 self.canary.max_latency_ms, DEFAULT_CANARY_LATENCY_MS

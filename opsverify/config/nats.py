@@ -28,7 +28,7 @@ Example::
           - {name: ORDERS, subjects: ["orders.>"], min_replicas: 3, storage: file}
         consumers:
           - {stream: ORDERS, consumer: processor, max_pending: {warn: 1000, critical: 10000},
-             max_ack_pending: 500}
+             max_ack_pending: 500, max_ack_age_s: 300}   # over --samples: no ack for 5 min fails
         monitoring_url: http://nats.staging.internal:8222
 """
 
@@ -91,6 +91,10 @@ class NatsConsumer(Strict):
     consumer: str
     max_pending: MaxCount | None = Field(default=None, description="messages not yet delivered")
     max_ack_pending: MaxCount | None = Field(default=None, description="delivered, not yet acknowledged")
+    max_ack_age_s: float | None = Field(
+        default=None, gt=0, le=7 * 86400, allow_inf_nan=False,
+        description="over a window: fail when the ack floor stays unchanged this long while messages wait",
+    )
 
     @field_validator("stream", "consumer")
     @classmethod

@@ -819,6 +819,7 @@ class ConsumerFacts:
     num_ack_pending: int
     num_redelivered: int
     num_waiting: int
+    ack_floor: int = 0  # stream sequence below which every message is acknowledged
 
 
 @dataclass
@@ -889,6 +890,7 @@ async def probe_jetstream(ctx: ProbeContext[Any]) -> JetStreamFacts:
             facts.consumers[consumer.name] = ConsumerFacts(
                 consumer.stream, consumer.consumer, int(cinfo.num_pending or 0),
                 int(cinfo.num_ack_pending or 0), int(cinfo.num_redelivered or 0), int(cinfo.num_waiting or 0),
+                int(getattr(cinfo.ack_floor, "stream_seq", 0) or 0),
             )
         return facts
     except nats.errors.TimeoutError:
