@@ -322,7 +322,7 @@ def test_webhook_faults_fail_and_a_missing_secret_errors(suite: SuiteRun) -> Non
     assert "[runbook webhooks#signed-accepted]" in suite.message(SIGNED, "wrong-algorithm")
 
     assert suite.outcome(SIGNED, "no-secret") == "error"
-    assert suite.message(SIGNED, "no-secret") == "SecretMissing: secret SELFTEST_PLATFORM_UNSET is not set"
+    assert suite.cause(SIGNED, "no-secret") == "SecretMissing: secret SELFTEST_PLATFORM_UNSET is not set"
     assert suite.outcome(UNSIGNED, "no-secret") == "passed"  # needs no secret
 
 

@@ -366,7 +366,7 @@ def test_wrong_configured_token_fails_the_token_check_and_errors_the_checks_behi
     assert "[runbook restate#token-accepted]" in message
     assert suite.outcome(ENFORCED, "wrong-token") == "passed"
     assert suite.outcome(ADMIN_HEALTH, "wrong-token") == "error"
-    assert suite.message(ADMIN_HEALTH, "wrong-token") == (
+    assert suite.cause(ADMIN_HEALTH, "wrong-token") == (
         f"UnexpectedResponse: cannot see the admin health: GET {admin}/health answered HTTP 401 "
         "(missing or invalid bearer token): the bearer token was rejected or is missing")
     assert suite.outcome(INGRESS_HEALTH, "wrong-token") == "error"
@@ -457,7 +457,7 @@ def test_token_older_than_max_age_fails_and_past_warn_warns(suite: SuiteRun) -> 
 def test_missing_token_secret_errors_the_checks_that_send_it(suite: SuiteRun) -> None:
     for check in (ACCEPTED, ENFORCED, ADMIN_HEALTH, VERSION, SECRET):
         assert suite.outcome(check, "no-secret") == "error", check
-        assert suite.message(check, "no-secret") == "SecretMissing: secret SELFTEST_RESTATE_UNSET is not set"
+        assert suite.cause(check, "no-secret") == "SecretMissing: secret SELFTEST_RESTATE_UNSET is not set"
 
 
 def test_no_token_value_reaches_the_console_or_the_reports(suite: SuiteRun, overlap_suite: SuiteRun) -> None:
