@@ -331,11 +331,11 @@ def test_stalled_endpoints_are_errors_within_their_timeout(run: SuiteRun, demo: 
     where = f"127.0.0.1:{demo.blackhole}"
     for check, target, item in ((UP, "stalled", None), (LATENCY, "stalled", "jobs")):
         assert run.outcome(check, target, item=item) == "error"
-        assert run.message(check, target, item=item) == \
+        assert run.cause(check, target, item=item) == \
             f"ProbeTimeout: {where} sent no response within 1 s (query vector(1) at {where})"
     for check, item in ((SCRAPABLE, None), (S_GAUGE, "ws")):
         assert run.outcome(check, "scrape-stalled", item=item) == "error"
-        assert run.message(check, "scrape-stalled", item=item) == \
+        assert run.cause(check, "scrape-stalled", item=item) == \
             f"ProbeTimeout: {where} sent no response within 1 s (first scrape of http://{where}/metrics)"
 
 
