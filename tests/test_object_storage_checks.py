@@ -175,7 +175,7 @@ def test_unreachable_endpoint_errors_every_check_with_one_cause(suite: SuiteRun)
     for check in (EXISTS, RULE, ABORT, VERSIONING):
         kw = {"item": "memory-retention"} if check == RULE else {}
         assert suite.outcome(check, "refused", **kw) == "error"
-        message = suite.message(check, "refused", **kw)
+        message = suite.cause(check, "refused", **kw)
         assert message.startswith("Unreachable: cannot connect to http://127.0.0.1:"), message
         assert message.endswith("connection refused"), message
 
