@@ -11,6 +11,7 @@ import pytest
 
 from opsverify.config.thresholds import Threshold
 from opsverify.durations import human_duration, judge_duration
+from opsverify.probes.backups import BackupArtifacts
 
 pytestmark = [pytest.mark.predeploy]
 
@@ -253,8 +254,21 @@ def _judge_newest_age(expect, found, spec, what):
     __tracebackhide__ = True
     expect.that(found.count > 0, expected=f"a {what} matching {found.pattern}", actual=_nothing_found(found))
     expect.fact("newest", found.newest_name)
-    judge_duration(expect, found.newest_age_s, spec.max_age, what=f"age of the newest {what}",
+    _require_past(expect, found.newest_age_s, f"the newest {what} ({found.newest_name})")
+    judge_duration(expect, max(0.0, found.newest_age_s), spec.max_age, what=f"age of the newest {what}",
                    note=f" ({found.newest_name})")
+
+
+def _require_past(expect, age_s, what):
+    __tracebackhide__ = True
+    expect.that(
+        not BackupArtifacts.from_the_future(age_s),
+        expected=f"{what} modified in the past",
+        actual=f"modified {human_duration(-age_s)} in the future (a wrong clock or timestamp: its age is no "
+               "evidence of when it was written)",
+        action="check the clock of the host that writes the backups and the timestamps its copy keeps "
+               "(cp -p, rsync -t), then when the last backup really ran",
+    )
 
 
 def _judge_newest_size(expect, found, spec, what):
@@ -320,5 +334,6 @@ def test_old_backups_are_pruned(backup_artifacts, target, expect):
         expect.fact("oldest", "no backups: nothing to prune")
         return
     oldest = found.oldest.rsplit("/", 1)[-1] if found.oldest else "?"
-    judge_duration(expect, found.oldest_age_s, target.max_oldest_age, what="age of the oldest backup",
+    _require_past(expect, found.oldest_age_s, f"the oldest backup ({oldest})")
+    judge_duration(expect, max(0.0, found.oldest_age_s), target.max_oldest_age, what="age of the oldest backup",
                    note=f" ({oldest}: retention does not prune)")

@@ -12,9 +12,11 @@ pytestmark = [pytest.mark.smoke, pytest.mark.predeploy]
 def test_host_runs_commands(host_connection, target, expect):
     expect.fact("hostname", host_connection.hostname)
     expect.that(
-        bool(host_connection.hostname),
+        host_connection.failure is None and bool(host_connection.hostname),
         expected=f"{host_connection.spec} to answer `uname -n`",
-        actual="an empty answer",
+        actual=f"the command failed there ({host_connection.failure})" if host_connection.failure else "an empty answer",
+        action="the host was reached but does not run commands: check the login shell, PATH and permissions of "
+               "the account the checker uses there (or the container image, for kubectl/docker hosts)",
     )
 
 

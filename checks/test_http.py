@@ -28,7 +28,7 @@ def test_endpoint_answers_within_latency_budget(http_latency, target, expect):
 def test_endpoint_body_contains_expected_text(http_response, target, expect):
     snippet = " ".join(http_response.body[:120].split())
     expect.that(
-        target.body_contains in http_response.body,
+        http_response.contains(target.body_contains),
         expected=f"body containing {target.body_contains!r}",
         actual=f"body {snippet!r}",
     )
@@ -37,6 +37,11 @@ def test_endpoint_body_contains_expected_text(http_response, target, expect):
 @pytest.mark.configured("json_fields")
 @pytest.mark.runbook("platform#http-content")
 def test_endpoint_json_fields_have_expected_values(http_response, target, expect):
+    wanted_fields = "JSON fields " + ", ".join(f"{p}={v!r}" for p, v in target.json_fields.items())
+    not_json = http_response.not_json()
+    expect.that(not_json is None, expected=f"{wanted_fields} from {target.method} {target.url}", actual=str(not_json),
+                action="something other than the service answers for it (a maintenance page, a proxy or load "
+                       "balancer error page): find what serves that address and why, then the service's own health")
     wrong = []
     for path, wanted in target.json_fields.items():
         try:
@@ -46,8 +51,7 @@ def test_endpoint_json_fields_have_expected_values(http_response, target, expect
             continue
         if seen != wanted:
             wrong.append(f"{path}={seen!r} (want {wanted!r})")
-    expect.that(not wrong, expected="JSON fields " + ", ".join(
-        f"{p}={v!r}" for p, v in target.json_fields.items()), actual="; ".join(wrong))
+    expect.that(not wrong, expected=wanted_fields, actual="; ".join(wrong))
 
 
 @pytest.mark.configured("headers")

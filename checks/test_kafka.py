@@ -25,6 +25,14 @@ def test_kafka_cluster_answers_metadata(kafka_metadata, target, expect):
         expected=f"cluster metadata from {target.bootstrap} listing at least one broker",
         actual="metadata with no brokers",
     )
+    refused = "; ".join(f"broker {b} at {kafka_metadata.brokers[b]}: {why}" for b, why in kafka_metadata.refused.items())
+    expect.that(
+        not kafka_metadata.refused,
+        expected=f"every broker the metadata from {target.bootstrap} lists to accept connections at its advertised address",
+        actual=refused,
+        action="clients bootstrap, then cannot reach these brokers: correct the brokers' advertised.listeners "
+               "(host names and ports reachable from the clients), or the route to them",
+    )
 
 
 @pytest.mark.configured("min_brokers")
@@ -104,6 +112,20 @@ def test_topic_has_min_insync_replicas(kafka_metadata, kafka_topic_configs, targ
     )
 
 
+def _require_commits_within_the_log(lag, expect):
+    __tracebackhide__ = True
+    past = lag.past_end
+    expect.that(
+        not past,
+        expected=f"committed offsets of group {lag.group} within the log (at most its high watermark)",
+        actual="; ".join(f"{p} committed {p.committed:,}, high watermark {p.high_watermark:,}" for p in past)
+        + " — the commit is past the log end, so the lag is unknown, not zero",
+        action="the topic was recreated or truncated under the group: on its next fetch the group resets by "
+               "auto.offset.reset (skipping or re-reading records); decide where it must resume and reset its "
+               "offsets to that (kafka-consumer-groups --reset-offsets)",
+    )
+
+
 def _lag_context(lag):
     for topic in lag.uncommitted_topics:
         yield f"group {lag.group} has no committed offsets on topic {topic}"
@@ -126,6 +148,7 @@ def test_consumer_group_lag_within_threshold(kafka_group_lag, target_item, expec
         actual="no committed offsets — the group never committed or its offsets expired; "
         "its lag is unknown, not zero" + (f" ({members})" if members else ""),
     )
+    _require_commits_within_the_log(lag, expect)
     worst = lag.worst
     expect.record("max partition lag", worst.lag, unit="messages")
     count = len(lag.partitions)
@@ -149,6 +172,7 @@ def test_consumer_group_partition_lag_within_threshold(kafka_group_lag, target_i
         actual="no committed offsets — the group never committed or its offsets expired; "
         "its lag is unknown, not zero",
     )
+    _require_commits_within_the_log(lag, expect)
     worst = lag.worst
     expect.at_most(
         worst.lag,

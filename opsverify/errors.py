@@ -54,7 +54,13 @@ class ReportWriteError(OpsverifyError):
 
 
 class CouldNotVerify(OpsverifyError):
-    """The check could not observe the system; its outcome is ``error``, not ``failed``."""
+    """The check could not observe the system; its outcome is ``error``, not ``failed``.
+
+    ``remedy`` (a class attribute) says how to let the checker see again when the kind of error
+    alone says it (:mod:`opsverify.visibility` words the others from the class and the cause).
+    """
+
+    remedy: str = ""
 
 
 class Unreachable(CouldNotVerify):

@@ -28,6 +28,7 @@ from opsverify.config.secrets import REDACTOR
 from opsverify.engine import DEFAULT_CONCURRENCY
 from opsverify.net.sampling import DEFAULT_COUNT, DEFAULT_PER_HOST, SamplingSettings
 from opsverify.errors import CheckFailed, OpsverifyError, one_line
+from opsverify.visibility import case_error_text
 from opsverify.expect import CheckNotes, Expect
 from opsverify.results import CheckRecord, RunInfo, run_ending, utc_now
 from opsverify.session import Case, OvSession, case_of, known_environments, section_of, system_of
@@ -431,7 +432,7 @@ class ShortReports:
             return None
         _redact_exception(excinfo.value)
         exc = excinfo.value
-        message = exc.message if isinstance(exc, CheckFailed) else one_line(exc)
+        message = exc.message if isinstance(exc, CheckFailed) else case_error_text(exc, case_of(item), ov(item.config))
         sections = [(f"Captured {key} {when}", content) for when, key, content in item._report_sections]
         return pytest.TestReport(
             item.nodeid,
@@ -468,7 +469,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if isinstance(exc, CheckFailed):
             kind, message = "failed", exc.message
         elif isinstance(exc, OpsverifyError):
-            kind, message = "error", one_line(exc)
+            kind, message = "error", case_error_text(exc, case_of(item), ov(item.config))
         elif isinstance(exc, AssertionError):
             kind, message = "failed", " ".join(str(exc).split()) or "assertion failed"
         else:

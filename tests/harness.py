@@ -64,6 +64,10 @@ class SuiteRun:
     def message(self, check: str, target: str, **kw: Any) -> str:
         return str(self.record(check, target, **kw)["message"])
 
+    def cause(self, check: str, target: str, **kw: Any) -> str:
+        """An error's message up to what it adds on every error (`` — could not see LABEL (ADDRESS): remedy``)."""
+        return self.message(check, target, **kw).split(" — could not see ", 1)[0]
+
     def outcomes(self) -> dict[str, str]:
         return {f"{r['check']}[{r['env']}-{r['target']}{'-' + r['item'] if r['item'] else ''}]": r["outcome"] for r in self.records}
 

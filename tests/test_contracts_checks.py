@@ -144,7 +144,7 @@ def test_a_version_the_broker_never_saw_is_not_deployable(suite: SuiteRun) -> No
 
 def test_unset_version_variable_and_unknown_environment_error(suite: SuiteRun) -> None:
     assert suite.outcome(CAN_I_DEPLOY, "healthy", item="no-sha") == "error"
-    assert suite.message(CAN_I_DEPLOY, "healthy", item="no-sha") == (
+    assert suite.cause(CAN_I_DEPLOY, "healthy", item="no-sha") == (
         "VersionUnknown: SELFTEST_UNSET_SHA is not set: cannot tell which version of auth-edge-service to ask about")
     assert suite.outcome(CAN_I_DEPLOY, "healthy", item="no-env") == "error"
     assert ("UnexpectedResponse: /matrix on 127.0.0.1:" in suite.message(CAN_I_DEPLOY, "healthy", item="no-env"))
@@ -171,7 +171,7 @@ def test_wrong_token_fails_heartbeat_and_errors_can_i_deploy(suite: SuiteRun, br
     assert suite.outcome(HEARTBEAT, "wrong-token") == "failed"
     assert "got HTTP 401" in suite.message(HEARTBEAT, "wrong-token")
     assert suite.outcome(CAN_I_DEPLOY, "wrong-token", item="auth-edge-service") == "error"
-    assert suite.message(CAN_I_DEPLOY, "wrong-token", item="auth-edge-service") == (
+    assert suite.cause(CAN_I_DEPLOY, "wrong-token", item="auth-edge-service") == (
         f"BrokerDenied: 127.0.0.1:{brokers.healthy} refused the checker's credentials (HTTP 401): cannot ask "
         "whether auth-edge-service 2.4.0 can be deployed to production; check the broker token the environment "
         "file references")
@@ -181,7 +181,7 @@ def test_unreachable_and_stalled_broker_error(suite: SuiteRun, blackhole: int) -
     for check in (HEARTBEAT, LATENCY):
         assert suite.outcome(check, "refused") == "error"
         assert suite.message(check, "refused").startswith("Unreachable: cannot connect to 127.0.0.1:")
-        assert suite.message(check, "refused").endswith(": connection refused")
+        assert suite.cause(check, "refused").endswith(": connection refused")
     assert suite.outcome(CAN_I_DEPLOY, "refused", item="auth-edge-service") == "error"
     assert suite.outcome(HEARTBEAT, "stalled") == "error"
     message = suite.message(HEARTBEAT, "stalled")

@@ -307,14 +307,14 @@ def test_unreachable_redis_and_missing_secret_error_with_one_line(
     suite: SuiteRun, closed_port: int, blackhole: int
 ) -> None:
     refused = f"Unreachable: cannot connect to 127.0.0.1:{closed_port}/0: connection refused"
-    assert (suite.outcome(PING, "down"), suite.message(PING, "down")) == ("error", refused)
-    assert suite.message(FAIL_CLOSED, "down") == refused
-    assert suite.message(MAX_TTL, "down", item="idem") == refused
+    assert (suite.outcome(PING, "down"), suite.cause(PING, "down")) == ("error", refused)
+    assert suite.cause(FAIL_CLOSED, "down") == refused
+    assert suite.cause(MAX_TTL, "down", item="idem") == refused
     assert suite.outcome(PING, "stalled") == "error"
     stalled = suite.message(PING, "stalled")
     assert stalled.startswith("ProbeTimeout: ") and f"127.0.0.1:{blackhole}" in stalled, stalled
     assert suite.outcome(PING, "no-secret") == "error"
-    assert suite.message(PING, "no-secret") == "SecretMissing: secret SELFTEST_UNSET_SECRET is not set"
+    assert suite.cause(PING, "no-secret") == "SecretMissing: secret SELFTEST_UNSET_SECRET is not set"
     assert suite.outcome(FAIL_CLOSED, "no-secret") == "passed"  # needs no secret
 
 
@@ -399,7 +399,7 @@ def test_unreachable_postgres_errors_with_one_line(
     refused = f"Unreachable: cannot connect to 127.0.0.1:{closed_port}/{servers.pg.database}: connection refused"
     for check in (LOGIN, PENDING):
         assert suite.outcome(check, "down") == "error"
-        assert suite.message(check, "down") == refused
+        assert suite.cause(check, "down") == refused
     assert suite.outcome(LOGIN, "stalled") == "error"
     stalled = suite.message(LOGIN, "stalled")
     assert stalled.startswith("ProbeTimeout: ") and f"127.0.0.1:{blackhole}/{servers.pg.database}" in stalled, stalled

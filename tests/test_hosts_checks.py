@@ -204,7 +204,7 @@ def test_process_faults_fail(run: SuiteRun, state: HostState) -> None:
 
 def test_unreachable_hosts_error_with_one_line(run: SuiteRun, state: HostState) -> None:
     for check, item in ((REACH, None), (FILE, "/etc/hostname"), (PROCESS, "sshd")):
-        message = run.message(check, "nossh", item=item)
+        message = run.cause(check, "nossh", item=item)
         assert run.outcome(check, "nossh", item=item) == "error"
         assert message == (f"Unreachable: ssh://nobody@127.0.0.1:{state.closed_port}: ssh: connect to host 127.0.0.1 "
                            f"port {state.closed_port}: Connection refused (exit 255)")

@@ -96,5 +96,5 @@ def test_missing_secret_errors_only_the_checks_that_need_it(run_suite, demo):
     ]}
     run = run_suite(env, "-k", "status")
     assert run.outcome(STATUS, "needs-token") == "error"
-    assert run.message(STATUS, "needs-token") == "SecretMissing: secret OPSVERIFY_SELFTEST_UNSET_TOKEN is not set"
+    assert run.cause(STATUS, "needs-token") == "SecretMissing: secret OPSVERIFY_SELFTEST_UNSET_TOKEN is not set"
     assert run.outcome(STATUS, "public") == "passed"

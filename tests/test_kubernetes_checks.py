@@ -469,18 +469,18 @@ def test_unreachable_cluster_errors_every_check_with_one_line(run: SuiteRun, por
     for item in ("web", "store"):
         for check in (READY, BACKOFF, RESTARTS):
             assert run.outcome(check, "refused", item=item) == "error"
-            assert run.message(check, "refused", item=item) == (
+            assert run.cause(check, "refused", item=item) == (
                 f"Unreachable: cannot connect to API server http://127.0.0.1:{ports.closed}: connection refused")
             assert run.outcome(check, "stalled", item=item) == "error"
             assert "ProbeTimeout" in run.message(check, "stalled", item=item)
             assert run.outcome(check, "nokubeconfig", item=item) == "error"
             assert run.message(check, "nokubeconfig", item=item).startswith("SecretMissing: kubeconfig ")
-            assert run.message(check, "nokubeconfig", item=item).endswith("absent.kubeconfig not found")
-    assert run.message(API, "stalled") == (
+            assert run.cause(check, "nokubeconfig", item=item).endswith("absent.kubeconfig not found")
+    assert run.cause(API, "stalled") == (
         f"ProbeTimeout: API server http://127.0.0.1:{ports.blackhole} sent no answer within 1 s (asking for /version/)")
     # the dependents carry the same error, or (when the machine is slow) the engine's own bound, naming the phase
-    assert run.message(READY, "stalled", item="web") in (
-        run.message(API, "stalled"), "ProbeTimeout: no answer within 1 s (waiting for the API server's /version/)")
+    assert run.cause(READY, "stalled", item="web") in (
+        run.cause(API, "stalled"), "ProbeTimeout: no answer within 1 s (waiting for the API server's /version/)")
     assert "\n" not in run.message(READY, "stalled", item="web")
     message = run.message(READY, "not-tls", item="web")
     assert message.startswith(f"Unreachable: cannot connect to API server https://127.0.0.1:{ports.plain_http}: TLS failure (")

@@ -281,7 +281,7 @@ def test_checks_behind_a_rejected_credential_error_with_the_same_cause(run: Suit
 
 def test_unreachable_stalled_untrusted_and_missing_secret_are_errors(run: SuiteRun, world: NatsWorld) -> None:
     assert run.outcome(CONNECT, "refused") == "error"
-    assert run.message(CONNECT, "refused") == (
+    assert run.cause(CONNECT, "refused") == (
         f"Unreachable: cannot connect to nats://127.0.0.1:{world.closed_port}: connection refused")
     assert run.outcome(HEALTH, "refused") == "error"
     assert "connection refused" in run.message(HEALTH, "refused")
@@ -291,7 +291,7 @@ def test_unreachable_stalled_untrusted_and_missing_secret_are_errors(run: SuiteR
     assert run.outcome(CONNECT, "tls-untrusted") == "error"
     assert "TLS certificate not trusted (unable to get local issuer certificate)" in run.message(CONNECT, "tls-untrusted")
     assert run.outcome(CONNECT, "no-secret") == "error"
-    assert run.message(CONNECT, "no-secret") == "SecretMissing: secret OPSVERIFY_SELFTEST_NATS_UNSET is not set"
+    assert run.cause(CONNECT, "no-secret") == "SecretMissing: secret OPSVERIFY_SELFTEST_NATS_UNSET is not set"
     assert run.outcome(CONNECT, "jwt-garbage") == "error"
     assert "is not a .creds file" in run.message(CONNECT, "jwt-garbage")
     assert "Traceback" not in run.stdout

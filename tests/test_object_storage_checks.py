@@ -121,9 +121,9 @@ def test_missing_bucket_fails_and_the_checks_behind_it_error(suite: SuiteRun) ->
         "selftest-missing: expected bucket s3://no-such-bucket on 127.0.0.1:")
     assert "got no such bucket (HeadBucket 404) — Create the bucket" in suite.message(EXISTS, "missing")
     assert suite.outcome(RULE, "missing", item="memory-retention") == "error"
-    assert suite.message(RULE, "missing", item="memory-retention") == (
+    assert suite.cause(RULE, "missing", item="memory-retention") == (
         "BucketMissing: bucket no-such-bucket does not exist: cannot read its lifecycle rules")
-    assert suite.message(FRESH, "missing", item="pg") == (
+    assert suite.cause(FRESH, "missing", item="pg") == (
         "BucketMissing: bucket no-such-bucket does not exist: cannot list the objects under pg/")
     assert suite.outcome(VERSIONING, "missing") == "error"
 
@@ -175,7 +175,7 @@ def test_unreachable_endpoint_errors_every_check_with_one_cause(suite: SuiteRun)
     for check in (EXISTS, RULE, ABORT, VERSIONING):
         kw = {"item": "memory-retention"} if check == RULE else {}
         assert suite.outcome(check, "refused", **kw) == "error"
-        message = suite.message(check, "refused", **kw)
+        message = suite.cause(check, "refused", **kw)
         assert message.startswith("Unreachable: cannot connect to http://127.0.0.1:"), message
         assert message.endswith("connection refused"), message
 

@@ -221,7 +221,7 @@ def test_websocket_handshake_refused_without_token_fails_and_transport_problems_
     assert suite.outcome(WS_HANDSHAKE, "wss-untrusted") == "error"
     assert "TLS certificate not trusted" in suite.message(WS_HANDSHAKE, "wss-untrusted")
     assert suite.outcome(WS_HANDSHAKE, "refused") == "error"
-    assert suite.message(WS_HANDSHAKE, "refused").endswith("connection refused")
+    assert suite.cause(WS_HANDSHAKE, "refused").endswith("connection refused")
 
 
 def test_websocket_connection_cap_holds_and_fails_when_it_does_not(suite: SuiteRun) -> None:
@@ -322,7 +322,7 @@ def test_webhook_faults_fail_and_a_missing_secret_errors(suite: SuiteRun) -> Non
     assert "[runbook webhooks#signed-accepted]" in suite.message(SIGNED, "wrong-algorithm")
 
     assert suite.outcome(SIGNED, "no-secret") == "error"
-    assert suite.message(SIGNED, "no-secret") == "SecretMissing: secret SELFTEST_PLATFORM_UNSET is not set"
+    assert suite.cause(SIGNED, "no-secret") == "SecretMissing: secret SELFTEST_PLATFORM_UNSET is not set"
     assert suite.outcome(UNSIGNED, "no-secret") == "passed"  # needs no secret
 
 

@@ -72,7 +72,8 @@ def test_summary_md_reads_at_a_glance(run):
     errors = text[text.index("## ⚠️ Errors"):text.index("## Warnings")]
     down = next(ln for ln in errors.splitlines() if f"`{STATUS}` [staging-down]" in ln)
     assert "Unreachable" in down and str(run.summary["checks"][0]["env"]) == "staging"
-    assert "roll back to the previous image" in down  # an error gets the step's action too
+    assert "roll back to the previous image" not in down  # a failure's action: nobody saw that failure
+    assert "could not see staging-down" in down and "— runbook [platform#http-status](" in down
     warnings = text[text.index("## Warnings"):text.index("## ⏭️ Skipped")]
     assert f"`{LATENCY}` [staging-api]: response time is" in warnings
     assert "past the warning level 0.001 ms" in warnings

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from opsverify.config.model import load_environment
@@ -160,8 +161,15 @@ def _healthy(servers: Servers, **extra: Any) -> dict[str, Any]:
 def suite(servers: Servers, blackhole: int, tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
     """One run of every Restate check against every healthy and faulty target (no rotation declared)."""
     main = servers.main
+    running = str(httpx.get(f"{main.admin_url}/version", headers={"authorization": f"Bearer {NEW}"},
+                            timeout=10).json()["version"])
+    major, minor, patch = (int(part) for part in running.split("-")[0].split(".")[:3])
     env = {"restate": [
         _healthy(servers),
+        {"name": "version-at-min", "admin_url": main.admin_url, "token": TOKEN, "timeout_s": TIMEOUT_S,
+         "min_version": running},
+        {"name": "version-one-past", "admin_url": main.admin_url, "token": TOKEN, "timeout_s": TIMEOUT_S,
+         "min_version": f"{major}.{minor}.{patch + 1}"},
         {"name": "expectations", **_urls(main), "timeout_s": TIMEOUT_S, "token": TOKEN,
          "max_latency_ms": 0.001, "min_version": "99.1.0",
          "services": [{"name": "Cart", "type": "VirtualObject"},
@@ -198,13 +206,16 @@ def suite(servers: Servers, blackhole: int, tmp_path_factory: pytest.TempPathFac
         {"name": "orphan-call", "ingress_url": servers.orphan.ingress_url, "timeout_s": 2,
          "invocations": [{"service": "Greeter", "handler": "greet", "input": "Ada", "expect": greeting_for("Ada")}]},
         {"name": "gateway-502", **_urls(servers.dead), "timeout_s": TIMEOUT_S, "token": TOKEN,
+         "tunnel_health_url": f"{servers.dead.admin_url}/health",  # a tunnel whose server behind it is gone
          "min_version": "1.7.0", "services": [GREETER]},
         {"name": "down", "admin_url": servers.gone_admin, "ingress_url": servers.gone_ingress,
          "timeout_s": TIMEOUT_S, "token": TOKEN, "previous_token": PREVIOUS_TOKEN, "min_version": "1.7.0",
          "services": [GREETER], "invocations": [{"service": "Greeter", "handler": "greet", "input": "Ada"}]},
         {"name": "stalled", "admin_url": f"http://127.0.0.1:{blackhole}", "timeout_s": 1, "min_version": "1.7.0"},
     ]}
-    return run_checks(tmp_path_factory.mktemp("suite"), env, paths=CHECKS, env_vars=SECRETS, timeout=300)
+    result = run_checks(tmp_path_factory.mktemp("suite"), env, paths=CHECKS, env_vars=SECRETS, timeout=300)
+    result.running_version = running  # type: ignore[attr-defined]
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -278,6 +289,22 @@ def test_version_below_the_minimum_fails(suite: SuiteRun) -> None:
     message = suite.message(VERSION, "expectations")
     assert "expected Restate 99.1.0 or newer, got version 1.7." in message
     assert "[runbook restate#version]" in message
+
+
+def test_version_exactly_at_the_minimum_passes_and_one_patch_release_short_fails(suite: SuiteRun) -> None:
+    assert suite.outcome(VERSION, "version-at-min") == "passed", suite.message(VERSION, "version-at-min")
+    assert suite.outcome(VERSION, "version-one-past") == "failed"
+    running = suite.running_version  # type: ignore[attr-defined]
+    major, minor, patch = (int(part) for part in running.split("-")[0].split(".")[:3])
+    assert (f"expected Restate {major}.{minor}.{patch + 1} or newer, got version {running} "
+            in suite.message(VERSION, "version-one-past"))
+
+
+def test_tunnel_whose_server_is_gone_fails_its_health_check(suite: SuiteRun, servers: Servers) -> None:
+    assert suite.outcome(TUNNEL, "gateway-502") == "failed"
+    message = suite.message(TUNNEL, "gateway-502")
+    assert f"expected HTTP 200 from GET {servers.dead.admin_url}/health, got HTTP 502" in message, message
+    assert "[runbook restate#tunnel-health]" in message
 
 
 # -- services, deployments, invocations -----------------------------------------------------------------
@@ -363,7 +390,7 @@ def test_wrong_configured_token_fails_the_token_check_and_errors_the_checks_behi
     assert "[runbook restate#token-accepted]" in message
     assert suite.outcome(ENFORCED, "wrong-token") == "passed"
     assert suite.outcome(ADMIN_HEALTH, "wrong-token") == "error"
-    assert suite.message(ADMIN_HEALTH, "wrong-token") == (
+    assert suite.cause(ADMIN_HEALTH, "wrong-token") == (
         f"UnexpectedResponse: cannot see the admin health: GET {admin}/health answered HTTP 401 "
         "(missing or invalid bearer token): the bearer token was rejected or is missing")
     assert suite.outcome(INGRESS_HEALTH, "wrong-token") == "error"
@@ -454,7 +481,7 @@ def test_token_older_than_max_age_fails_and_past_warn_warns(suite: SuiteRun) -> 
 def test_missing_token_secret_errors_the_checks_that_send_it(suite: SuiteRun) -> None:
     for check in (ACCEPTED, ENFORCED, ADMIN_HEALTH, VERSION, SECRET):
         assert suite.outcome(check, "no-secret") == "error", check
-        assert suite.message(check, "no-secret") == "SecretMissing: secret SELFTEST_RESTATE_UNSET is not set"
+        assert suite.cause(check, "no-secret") == "SecretMissing: secret SELFTEST_RESTATE_UNSET is not set"
 
 
 def test_no_token_value_reaches_the_console_or_the_reports(suite: SuiteRun, overlap_suite: SuiteRun) -> None:
@@ -475,8 +502,9 @@ def test_server_down_errors_every_check_with_one_cause(suite: SuiteRun, servers:
                                              INVOCATION, ACCEPTED, ENFORCED, PREVIOUS}
     for record in records:
         assert record["outcome"] == "error", record
-        assert record["message"] in (f"Unreachable: cannot connect to {admin}: connection refused",
-                                     f"Unreachable: cannot connect to {ingress}: connection refused"), record
+        cause = record["message"].split(" — could not see ", 1)[0]
+        assert cause in (f"Unreachable: cannot connect to {admin}: connection refused",
+                         f"Unreachable: cannot connect to {ingress}: connection refused"), record
 
 
 def test_gateway_without_a_server_fails_health_and_errors_the_admin_reads(suite: SuiteRun, servers: Servers) -> None:

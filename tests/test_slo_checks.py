@@ -308,9 +308,9 @@ def test_no_series_nan_and_rejected_queries_are_errors_not_passes(run: SuiteRun)
 def test_unreachable_or_wrong_endpoints(run: SuiteRun, lab: SloLab) -> None:
     refused = f"Unreachable: cannot connect to 127.0.0.1:{lab.closed}: connection refused"
     assert run.outcome(UP, "refused") == "error"
-    assert run.message(UP, "refused") == refused
+    assert run.cause(UP, "refused") == refused
     assert run.outcome(LATENCY, "refused", item="jobs") == "error"
-    assert run.message(LATENCY, "refused", item="jobs") == refused
+    assert run.cause(LATENCY, "refused", item="jobs") == refused
 
     assert run.outcome(UP, "not-prometheus") == "failed"
     assert f"got 127.0.0.1:{lab.demo_port} answered HTTP 404 instead of a Prometheus query result ('404: Not Found')" \
@@ -319,7 +319,7 @@ def test_unreachable_or_wrong_endpoints(run: SuiteRun, lab: SloLab) -> None:
     assert "does not answer queries" in run.message(ERRORS, "not-prometheus", item="jobs")
 
     assert run.outcome(SCRAPABLE, "scrape-refused") == "error"
-    assert run.message(SCRAPABLE, "scrape-refused") == refused
+    assert run.cause(SCRAPABLE, "scrape-refused") == refused
     assert run.outcome(SCRAPABLE, "scrape-json") == "failed"
     assert "not in Prometheus text format" in run.message(SCRAPABLE, "scrape-json")
     assert run.outcome(S_GAUGE, "scrape-json", item="ws") == "error"
@@ -331,11 +331,11 @@ def test_stalled_endpoints_are_errors_within_their_timeout(run: SuiteRun, demo: 
     where = f"127.0.0.1:{demo.blackhole}"
     for check, target, item in ((UP, "stalled", None), (LATENCY, "stalled", "jobs")):
         assert run.outcome(check, target, item=item) == "error"
-        assert run.message(check, target, item=item) == \
+        assert run.cause(check, target, item=item) == \
             f"ProbeTimeout: {where} sent no response within 1 s (query vector(1) at {where})"
     for check, item in ((SCRAPABLE, None), (S_GAUGE, "ws")):
         assert run.outcome(check, "scrape-stalled", item=item) == "error"
-        assert run.message(check, "scrape-stalled", item=item) == \
+        assert run.cause(check, "scrape-stalled", item=item) == \
             f"ProbeTimeout: {where} sent no response within 1 s (first scrape of http://{where}/metrics)"
 
 

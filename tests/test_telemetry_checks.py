@@ -150,7 +150,7 @@ def test_retired_key_during_the_overlap_must_still_be_accepted(overlap_run: Suit
 def test_unreachable_receiver_errors(after_run: SuiteRun) -> None:
     for check in (ACCEPTED, REQUIRED):
         assert after_run.outcome(check, "refused") == "error"
-        assert after_run.message(check, "refused").endswith(": connection refused")
+        assert after_run.cause(check, "refused").endswith(": connection refused")
 
 
 def test_production_does_not_allow_the_mutating_checks(receivers: Receivers, tmp_path: Path) -> None:

@@ -124,9 +124,9 @@ def test_unreadable_expiry_fails_naming_the_path(suite: SuiteRun) -> None:
 
 def test_unreachable_endpoint_and_missing_secret_error(suite: SuiteRun) -> None:
     assert suite.outcome(ACTIVE, "refused") == "error"
-    assert suite.message(ACTIVE, "refused").endswith(": connection refused")
+    assert suite.cause(ACTIVE, "refused").endswith(": connection refused")
     assert suite.outcome(ACTIVE, "unset") == "error"
-    assert suite.message(ACTIVE, "unset") == "SecretMissing: secret SELFTEST_CF_NOT_SET is not set"
+    assert suite.cause(ACTIVE, "unset") == "SecretMissing: secret SELFTEST_CF_NOT_SET is not set"
 
 
 def test_no_token_value_reaches_the_console_or_the_reports(suite: SuiteRun, provider: Provider) -> None:

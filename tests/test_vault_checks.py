@@ -304,7 +304,7 @@ def test_checker_token_faults_fail_and_error_the_checks_that_need_it(suite: Suit
     assert "got refused by the server (permission denied): expired, revoked" in dead
     assert suite.outcome(AUDIT, "dead-checker") == "error"
     assert suite.outcome(CHECKER_TTL, "no-secret") == "error"
-    assert suite.message(CHECKER_TTL, "no-secret") == "SecretMissing: secret SELFTEST_VAULT_UNSET is not set"
+    assert suite.cause(CHECKER_TTL, "no-secret") == "SecretMissing: secret SELFTEST_VAULT_UNSET is not set"
     assert suite.outcome(UNSEALED, "no-secret") == "passed"
 
 
@@ -415,8 +415,8 @@ def test_unreachable_and_stalled_vault_error_every_check_with_one_cause(
     refused = f"Unreachable: cannot connect to 127.0.0.1:{closed_port}: connection refused"
     for check in (INITIALIZED, UNSEALED, ROLE, LEADER, CHECKER_TTL, AUDIT):
         assert suite.outcome(check, "refused") == "error"
-        assert suite.message(check, "refused") == refused
-    assert suite.message(ROTATION, "refused", item="db") == refused
+        assert suite.cause(check, "refused") == refused
+    assert suite.cause(ROTATION, "refused", item="db") == refused
     # A stall is one ProbeTimeout naming the address and sys/health (the request itself, or the checks
     # waiting for it), bounded by the 1 s timeout. The exact words depend on which timer fires first on a
     # busy runner: the probe's own ("did not answer sys/health within 1 s") or the engine's backstop
@@ -452,7 +452,7 @@ def test_sealed_vault_fails_the_seal_checks_and_errors_the_checks_behind_the_sea
     for check in (LEADER, PEERS, AUTOPILOT, CHECKER_TTL, AUDIT):
         assert run.outcome(check, "sealed") == "error", check
         assert run.message(check, "sealed").startswith(sealed_cause), run.message(check, "sealed")
-    assert run.message(AUDIT, "sealed") == f"{sealed_cause} list the audit devices until it is unsealed"
+    assert run.cause(AUDIT, "sealed") == f"{sealed_cause} list the audit devices until it is unsealed"
     assert run.outcome(ROTATION, "sealed", item="db") == "error"
     assert "Traceback" not in run.stdout
 

@@ -45,7 +45,7 @@ def _problem_line(problem: Problem, same: list[Problem] | None = None) -> str:
         label = f"`{record.check}`" + (f" [{targets_text(targets, limit=20)}]{count}" if targets and targets[0] else "")
         message = strip_runbook_tag(text_of(record), step.get("id"))
         text = f"{label}: {message}"
-        action = step.get("action")
+        action = step.get("action") if record.outcome != "error" else None  # an error's remedy is visibility
         if action and action not in message and " — " not in message:
             text += f" — {action}"
         if step.get("id"):

@@ -71,7 +71,8 @@ class Timing:
 
 @dataclass
 class HttpAnswer:
-    """What one request saw. ``headers`` keys are lower-case; ``body`` is cut at ``MAX_BODY`` bytes."""
+    """What one request saw. ``headers`` keys are lower-case; ``body`` is cut at ``MAX_BODY`` bytes
+    (``truncated`` says it was)."""
 
     url: str
     status: int
@@ -80,6 +81,7 @@ class HttpAnswer:
     timing: Timing
     http_version: str = "HTTP/1.1"
     encoding: str = "utf-8"
+    truncated: bool = False  # the body went on past ``max_body`` bytes: only its start was read
 
     @property
     def latency_ms(self) -> float:
@@ -302,11 +304,13 @@ async def _send(
     response = await client.send(req, stream=True, follow_redirects=follow_redirects)
     chunks: list[bytes] = []
     size = 0
+    truncated = False
     try:
         async for chunk in response.aiter_bytes():
             chunks.append(chunk)
             size += len(chunk)
-            if size >= max_body:
+            if size > max_body:
+                truncated = True
                 break
         end = time.monotonic()
     finally:
@@ -329,6 +333,7 @@ async def _send(
         timing=timing,
         http_version=response.http_version,
         encoding=response.encoding or "utf-8",
+        truncated=truncated,
     )
 
 

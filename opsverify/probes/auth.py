@@ -38,9 +38,14 @@ PRIVATE_JWK_FIELDS = ("d", "p", "q", "dp", "dq", "qi", "k")
 class LoginFailed(CouldNotVerify):
     """The synthetic client could not log in, so nothing behind the login can be verified."""
 
+    remedy = ("check the synthetic client's credentials and that its account is enabled: the login "
+              "check of this target says what the login endpoint answered")
+
 
 class RevocationUntestable(CouldNotVerify):
     """A precondition of the revocation test failed (fresh token refused, admin token refused)."""
+
+    remedy = "check the credentials the revocation test logs in and revokes with (client and admin)"
 
 
 # -- facts ----------------------------------------------------------------------------------------

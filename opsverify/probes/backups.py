@@ -28,11 +28,16 @@ from opsverify.errors import ProbeTimeout, Unreachable
 from opsverify.net.tls import base_dir
 
 MAX_FILES = 100_000  # a glob that matches more is a mistake in the pattern, not a backup set
+CLOCK_SKEW_S = 60.0  # a modification time at most this far ahead of the checker's clock is taken as "now"
 
 
 @dataclass
 class BackupArtifacts:
-    """What the path glob matched (regular files only); ages in seconds, sizes in bytes."""
+    """What the path glob matched (regular files only); ages in seconds, sizes in bytes.
+
+    An age is negative when the file's modification time is ahead of the checker's clock: such an
+    age is no evidence of a recent backup (see :meth:`from_the_future`).
+    """
 
     pattern: str
     count: int
@@ -42,6 +47,11 @@ class BackupArtifacts:
     oldest: str | None = None
     oldest_age_s: float | None = None
     missing_dir: str | None = None  # the directory the glob starts from does not exist
+
+    @staticmethod
+    def from_the_future(age_s: float | None) -> bool:
+        """Whether a file of age ``age_s`` was modified further ahead of the checker's clock than skew explains."""
+        return age_s is not None and age_s < -CLOCK_SKEW_S
 
     @property
     def newest_name(self) -> str:
@@ -94,10 +104,10 @@ def scan(pattern: str) -> BackupArtifacts:
         pattern=pattern,
         count=len(files),
         newest=newest[2],
-        newest_age_s=max(0.0, now - newest[0]),
+        newest_age_s=now - newest[0],  # negative: modified in the future (the checks say so, no clamp)
         newest_size=newest[1],
         oldest=oldest[2],
-        oldest_age_s=max(0.0, now - oldest[0]),
+        oldest_age_s=now - oldest[0],
     )
 
 

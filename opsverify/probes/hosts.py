@@ -41,10 +41,11 @@ T = TypeVar("T")
 
 @dataclass
 class HostInfo:
-    """The host answered a command."""
+    """The host was reached and ran ``uname -n``: its answer, or why the command failed there."""
 
     spec: str
     hostname: str
+    failure: str | None = None  # reached, but the command did not run (exit code and last line)
 
 
 @dataclass
@@ -104,6 +105,12 @@ def shown(spec: str) -> str:
 def _one_line(text: Any, limit: int = 240) -> str:
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# The shell's own exit codes for a command it found but may not execute (126) or did not find (127):
+# the host was reached and answered. Any other failure of ``uname -n`` is the transport's (ssh's 255,
+# kubectl's 1 when the API server refuses): the host was not reached.
+CANNOT_RUN = (126, 127)
 
 
 def _last_line(result: Any) -> str:
@@ -176,7 +183,10 @@ def _item(ctx: ProbeContext[Any], field_name: str) -> Any:
 
 async def _ready(ctx: ProbeContext[Any]) -> Any:
     ctx.phase = "waiting for the host to answer a command"
-    await ctx.depend(CONNECTION_PROBE)
+    info: HostInfo = await ctx.depend(CONNECTION_PROBE)
+    if info.failure is not None:
+        raise UnexpectedResponse(f"{info.spec}: the host does not run commands (`uname -n`: {info.failure}), "
+                                 "so nothing on it can be read")
     return await _host(ctx)
 
 
@@ -186,7 +196,9 @@ async def connection(ctx: ProbeContext[Any]) -> HostInfo:
     target: HostsTarget = ctx.target
     host = await _host(ctx)
     result = await _call(ctx, "running `uname -n`", lambda: host.run("uname -n"))
-    if result.rc != 0:
+    if result.rc in CANNOT_RUN:  # the host's shell answered: it cannot run the command
+        return HostInfo(spec=shown(target.host), hostname="", failure=f"exit {result.rc}: {_last_line(result)}")
+    if result.rc != 0:  # ssh / kubectl / docker themselves failed to get there
         raise Unreachable(f"{shown(target.host)}: {_last_line(result)} (exit {result.rc})")
     return HostInfo(spec=shown(target.host), hostname=result.stdout.strip())
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from opsverify.config.http import HttpTarget
@@ -47,15 +46,44 @@ class HttpResponse:
     http_version: str = "HTTP/1.1"
     redirect_location: str | None = None
     phases: dict[str, float] = field(default_factory=dict)
+    truncated: bool = False  # the body went on past MAX_BODY bytes: only its start was read
+    _document: Any = field(default=None, init=False, repr=False, compare=False)
 
-    @cached_property
+    def whole_body(self) -> str:
+        """The body; raises :class:`UnexpectedResponse` when it was longer than opsverify reads."""
+        if self.truncated:
+            raise UnexpectedResponse(
+                f"{self.url} answered a body longer than {MAX_BODY // 1024} KiB: only its start was read, so "
+                "what the rest holds cannot be checked") from None
+        return self.body
+
+    def contains(self, text: str) -> bool:
+        """Whether the body holds ``text``; when it does not and the body was longer than what was read,
+        raises :class:`UnexpectedResponse` (the rest was not seen, so its absence is no evidence)."""
+        return text in self.body or text in self.whole_body()
+
+    def not_json(self) -> str | None:
+        """What the answer is when its body is not JSON (status, content type, start), else ``None``.
+
+        An answer that is not JSON where JSON fields are expected is a wrong answer (a maintenance
+        page, a proxy's error page), not an unreadable one: the JSON check fails with these words.
+        """
+        body = self.whole_body()
+        try:
+            self._document = json.loads(body)
+        except ValueError:
+            kind = self.headers.get("content-type", "no content type").split(";")[0].strip()
+            snippet = " ".join(body[:80].split())
+            return f"HTTP {self.status} with a {kind} body that is not JSON (starts with {snippet!r})"
+        return None
+
+    @property
     def json(self) -> Any:
         """The body parsed as JSON; raises :class:`UnexpectedResponse` when it is not JSON."""
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            snippet = " ".join(self.body[:80].split())
-            raise UnexpectedResponse(f"body is not JSON (starts with {snippet!r})") from None
+        problem = self.not_json()
+        if problem is not None:
+            raise UnexpectedResponse(f"{self.url}: {problem}")
+        return self._document
 
     def json_at(self, path: str) -> Any:
         """The value at ``path`` (``a.b[0].c``) in the JSON body; raises ``KeyError`` when absent."""
@@ -85,6 +113,7 @@ async def fetch(ctx: ProbeContext[Any]) -> HttpResponse:
         http_version=answer.http_version,
         redirect_location=answer.headers.get("location"),
         phases=answer.timing.phases(),
+        truncated=answer.truncated,
     )
 
 

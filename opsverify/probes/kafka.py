@@ -49,6 +49,7 @@ from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, UnexpectedResponse, Unreachable
 from opsverify.lazy import lazy_module
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
+from opsverify.probes.kafka_listeners import refused_brokers
 from opsverify.safety import permit
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ class KafkaMetadata:
     brokers: dict[int, str]
     topics: dict[str, KafkaTopicInfo]
     latency_ms: float
+    refused: dict[int, str] = field(default_factory=dict)  # advertised brokers that took no connection
 
     def topic(self, name: str) -> KafkaTopicInfo | None:
         """The topic ``name``, or ``None`` when the cluster does not have it."""
@@ -166,7 +168,14 @@ class PartitionLag:
 
     @property
     def lag(self) -> int:
+        """Messages behind the log end; 0 for a partition whose commit is past the end (see ``past_end``)."""
         return max(0, self.high_watermark - self.committed)
+
+    @property
+    def past_end(self) -> bool:
+        """The committed offset is beyond the log end: the topic was recreated or truncated under the
+        group, so its lag is not zero but unknown (the group will reset by ``auto.offset.reset``)."""
+        return self.committed > self.high_watermark
 
     def __str__(self) -> str:
         return f"{self.topic}[{self.partition}]"
@@ -186,6 +195,11 @@ class KafkaGroupLag:
     @property
     def has_commits(self) -> bool:
         return bool(self.partitions)
+
+    @property
+    def past_end(self) -> list[PartitionLag]:
+        """Partitions whose committed offset is beyond the log end."""
+        return [p for p in self.partitions if p.past_end]
 
     @property
     def total_lag(self) -> int:
@@ -416,13 +430,15 @@ def _metadata_sync(admin: KafkaAdmin, budget: Budget) -> KafkaMetadata:
         problem = _clean(topic.error.str()) if topic.error is not None else None
         topics[name] = KafkaTopicInfo(name=name, partitions=partitions, error=problem)
     cluster_id: Any = meta.cluster_id
+    brokers = {int(b.id): f"{b.host}:{b.port}" for b in meta.brokers.values()}
     return KafkaMetadata(
         bootstrap=budget.where,
         cluster_id=str(cluster_id) if cluster_id is not None else None,
         controller_id=int(meta.controller_id),
-        brokers={int(b.id): f"{b.host}:{b.port}" for b in meta.brokers.values()},
+        brokers=brokers,
         topics=topics,
         latency_ms=latency_ms,
+        refused=refused_brokers(brokers, budget.deadline),
     )
 
 

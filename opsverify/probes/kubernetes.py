@@ -52,11 +52,12 @@ needs("kubernetes.client", "kubernetes.config", "urllib3")  # imported inside fu
 # -- facts ------------------------------------------------------------------------------------------
 @dataclass
 class ApiInfo:
-    """The API server answered ``/version/``."""
+    """What answered ``/version/`` at the API server's address: its version, or what it was instead."""
 
     server: str
     git_version: str
     platform: str
+    not_kubernetes: str | None = None  # something answered, but not as a Kubernetes API server
 
 
 @dataclass
@@ -393,7 +394,9 @@ class _Calls:
     async def reachable(self) -> None:
         """Wait for the target's shared ``/version/`` probe; its error becomes this probe's error."""
         self.ctx.phase = "waiting for the API server's /version/"
-        await self.ctx.depend(API_PROBE)
+        info: ApiInfo = await self.ctx.depend(API_PROBE)
+        if info.not_kubernetes is not None:
+            raise UnexpectedResponse(f"{info.server} {info.not_kubernetes}, so nothing can be read from it")
 
     async def get(self, what: str, api: str, method: str, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         """``kubernetes.client.<api>(client).<method>(*args)`` as parsed JSON; ``None`` on 404.
@@ -450,8 +453,8 @@ async def api_info(ctx: ProbeContext[Any]) -> ApiInfo:
     """``GET /version/``: is the API server there, and what is it."""
     calls = await _Calls.open(ctx, after_api=False)
     data = await calls.get("asking for /version/", "VersionApi", "get_code")
-    if data is None:
-        raise UnexpectedResponse(f"{calls.server} answered 404 to /version/: not a Kubernetes API server?")
+    if data is None:  # an answer, and a wrong one: the check fails on it
+        return ApiInfo(calls.server, "", "", not_kubernetes="answered HTTP 404 to /version/: not a Kubernetes API server")
     return ApiInfo(calls.server, str(data.get("gitVersion", "?")), str(data.get("platform", "?")))
 
 

@@ -62,6 +62,9 @@ APPLICATION_NAME = "opsverify"
 class PostgresLoginRejected(CouldNotVerify):
     """The server refused the target's login, so a probe that reads tables could not look."""
 
+    remedy = ("check the checker's database user, password reference and pg_hba rule for this address "
+              "(the login check of this target says what the server answered)")
+
 
 # -- facts -----------------------------------------------------------------------------------------
 @dataclass

@@ -48,9 +48,14 @@ MAX_LEASES = 100  # leases looked up under one prefix (the shortest TTL among th
 class VaultSealed(CouldNotVerify):
     """The server is sealed or not initialised: nothing behind the seal can be read."""
 
+    remedy = "nothing behind the seal can be read: its seal and initialisation checks say what was seen and what to do"
+
 
 class VaultDenied(CouldNotVerify):
     """The checker's token was refused on a path a check needs (a policy gap, or the token is dead)."""
+
+    remedy = ("give the checker's token a live lease and a policy that may read the path named "
+              "(vault token lookup; vault token capabilities PATH)")
 
 
 # -- facts -----------------------------------------------------------------------------------------

@@ -12,7 +12,10 @@ Routes:
 - ``GET /healthz`` → ``{"status": "ok", "checks": [...]}`` (status/delay changeable at run time)
 - ``GET /api/admin/health`` → the deploy runbook's admin health payload
 - ``GET /status/{code}`` → answers with ``code``; ``GET /slow?ms=N`` → answers after N ms
-- ``GET /redirect`` → 302 to ``/healthz``; ``GET /echo`` → the request headers as JSON
+- ``GET /redirect`` → 302 to ``/healthz`` (``?status=300`` … ``399`` for another redirect status);
+  ``GET /echo`` → the request headers as JSON
+- ``GET /maintenance`` → 200 with an HTML maintenance page (a proxy's, where JSON was expected)
+- ``GET /big?kb=N`` → a JSON health payload padded to about N KiB
 - ``POST /_fault`` ``{"healthz_status": 500, "delay_ms": 800}`` → fault the health endpoint;
   ``POST /_fault`` ``{}`` → healthy again
 
@@ -74,7 +77,20 @@ async def echo(request: web.Request) -> web.Response:
 
 
 async def redirect(request: web.Request) -> web.Response:
-    raise web.HTTPFound("/healthz")
+    code = int(request.query.get("status", "302"))
+    if not 300 <= code <= 399:
+        raise web.HTTPBadRequest(text="status must be a redirect (300..399)")
+    return web.Response(status=code, headers={"Location": "/healthz"})
+
+
+async def maintenance(request: web.Request) -> web.Response:
+    page = "<html><head><title>Maintenance</title></head><body><h1>Back soon</h1></body></html>"
+    return web.Response(text=page, content_type="text/html")
+
+
+async def big(request: web.Request) -> web.Response:
+    size = max(1, min(int(request.query.get("kb", "300")), 4096)) * 1024
+    return web.json_response({"padding": "x" * size, "status": "ok"})
 
 
 async def fault(request: web.Request) -> web.Response:
@@ -97,6 +113,8 @@ def make_app() -> web.Application:
     app.router.add_get("/status/{code:\\d{3}}", status)
     app.router.add_get("/slow", slow)
     app.router.add_get("/redirect", redirect)
+    app.router.add_get("/maintenance", maintenance)
+    app.router.add_get("/big", big)
     app.router.add_get("/echo", echo)
     app.router.add_post("/_fault", fault)
     return app

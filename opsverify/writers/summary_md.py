@@ -23,12 +23,13 @@ def _label(record: CheckRecord) -> str:
 def _action(record: CheckRecord) -> str:
     """The runbook step to follow: its action (unless the message already says what to do) and link.
 
-    A failure's message ends with the action (``expect`` writes it); an error's message is the one
-    line of what could not be seen, so the step's action is added.
+    A failure's message ends with the action (``expect`` writes it). An error's message says what
+    could not be seen and how to restore visibility: the step's action is for a symptom nobody saw,
+    so it is never added to an error, only the link to the step that could not be verified.
     """
     if not record.runbook:
         return ""
-    action = record.runbook.get("action") or ""
+    action = (record.runbook.get("action") or "") if record.outcome != "error" else ""
     message = record.message or ""
     todo = f" — {action}" if action and action not in message and " — " not in message else ""
     return f"{todo} — runbook [{record.runbook['id']}]({runbook_url(record.runbook.get('link', ''))})"

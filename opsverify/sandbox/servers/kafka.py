@@ -169,19 +169,23 @@ class KafkaServer(ServerProcess):
         self.process.stop(grace_s=1.0)
 
 
-def start_kafka(workdir: Path, *, port: int | None = None, timeout_s: float = 10.0) -> KafkaServer:
+def start_kafka(
+    workdir: Path, *, port: int | None = None, timeout_s: float = 10.0, advertised_port: int | None = None
+) -> KafkaServer:
     """Start tansu on 127.0.0.1 (``port``, default a free one) with ``memory://`` storage; wait
-    until it answers metadata."""
+    until it answers metadata. ``advertised_port`` makes it advertise another port than it listens
+    on (the wrong-``advertised.listeners`` fault)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     url = f"tcp://{HOST}:{port}"
+    advertised = f"tcp://{HOST}:{advertised_port}" if advertised_port else url
     env_tool = shutil.which("env") or "/usr/bin/env"
     unset = [arg for var in TANSU_ENV_VARS for arg in ("-u", var)]
     argv = [
         env_tool, *unset,
         tansu_path(), "broker",
         "--listener-url", url,
-        "--advertised-listener-url", url,
+        "--advertised-listener-url", advertised,
         "--storage-engine", "memory://tansu/",
     ]  # fmt: skip
     proc = ManagedProcess.start(argv, log_path=workdir / "tansu.log", name="tansu", cwd=workdir)
