@@ -31,6 +31,13 @@ Example::
         retired_user: app_v1                   # the old role, when the rotation moves to a new one
         migrations: {tool: prisma, count: 42, head: 20240601000000_add_escrow}
         backup: {path: /backups/pg/app-*.dump, max_age: 26h, min_size: 1MB}
+      - name: app-db-replica
+        host: db-replica.staging.example.com
+        database: app
+        user: app
+        password: {env: APP_DB_PASSWORD}
+        role: replica                          # primary | replica (pg_is_in_recovery()); after a failover
+        max_replication_lag: {warn: 10s, critical: 60s}   # replica only: time behind the primary
 
     backups:
       - name: mongo-nightly
@@ -286,6 +293,14 @@ class PostgresTarget(Target):
     ca_bundle: str | None = Field(default=None, description="sslrootcert for verify-ca / verify-full")
     migrations: PostgresMigrations | None = None
     backup: BackupSpec | None = None
+    role: Literal["primary", "replica"] | None = Field(
+        default=None, description="what the server must be: primary (not in recovery) or replica (in recovery)"
+    )
+    max_replication_lag: MaxDuration = Field(
+        default=None,
+        description="a replica's lag: time since its last replayed transaction, 0 when it has replayed all "
+        "it received from a streaming primary",
+    )
 
     @field_validator("host")
     @classmethod
@@ -296,6 +311,8 @@ class PostgresTarget(Target):
     def _retired_needs_password(self) -> PostgresTarget:
         if self.retired_user is not None and self.retired_password is None:
             raise ValueError("retired_user needs retired_password")
+        if self.max_replication_lag is not None and self.role == "primary":
+            raise ValueError("max_replication_lag is measured on a replica: set role: replica (or drop it)")
         return self
 
     @property
@@ -321,6 +338,7 @@ class PostgresTarget(Target):
 section("redis", RedisTarget, system="datastores",
         doc="Redis: authenticated PING, auth enforced, retired password rejected, keyspace, key TTLs")
 section("postgres", PostgresTarget, system="datastores",
-        doc="PostgreSQL: login, retired password rejected, migrations failed/pending, newest backup")
+        doc="PostgreSQL: login, role (primary/replica), replication lag, retired password rejected, "
+        "migrations failed/pending, newest backup")
 section("backups", BackupsTarget, system="datastores",
         doc="Backup artifacts on a file system: newest recent and non-empty, retention count and pruning")
