@@ -11,6 +11,7 @@ Hierarchy::
     │   ├── ProbeTimeout           no answer within the probe's timeout
     │   ├── CheckerOverloaded      the checker itself was too busy to take a reading it can vouch for
     │   ├── SecretMissing          a secret reference points at nothing
+    │   ├── ClientCertUnusable     the checker's own client certificate / key cannot be loaded
     │   ├── UnexpectedResponse     the system answered, but not in a shape we can read
     │   ├── ProbeCrashed           a probe raised something we did not expect (a bug or an odd library)
     │   └── WindowErrored          an analysis window's samples errored too often in a row (or all of them)
@@ -69,6 +70,10 @@ class CheckerOverloaded(CouldNotVerify):
 
 class SecretMissing(CouldNotVerify):
     """A secret reference (environment variable or file) does not resolve."""
+
+
+class ClientCertUnusable(CouldNotVerify):
+    """The checker's own mutual-TLS client certificate or key cannot be loaded (missing, not PEM, not a pair)."""
 
 
 class UnexpectedResponse(CouldNotVerify):

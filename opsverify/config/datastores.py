@@ -58,6 +58,7 @@ from pydantic import Field, field_validator, model_validator
 
 from opsverify.config.base import NAME_MAX, NAME_PATTERN, Strict, Target, section
 from opsverify.config.secrets import SecretRef
+from opsverify.config.tls import ClientCertificate
 from opsverify.config.thresholds import Threshold
 from opsverify.config.vault import MaxDuration, MinDuration
 from opsverify.config.values import Port, check_host, check_url
@@ -110,7 +111,7 @@ class RedisKeys(_Named):
         return self
 
 
-class RedisTarget(Target):
+class RedisTarget(Target, ClientCertificate):
     """A Redis server (one db index) and how it must answer."""
 
     url: str = Field(description="redis://host:port/db or rediss://host:port/db (TLS)")
@@ -157,6 +158,10 @@ class RedisTarget(Target):
             raise ValueError(f"keys: duplicate name {dupes[0]!r}")
         if self.ca_bundle and not self.tls:
             raise ValueError("ca_bundle needs a rediss:// url")
+        if self.client_cert and not self.tls:
+            raise ValueError("client_cert needs a rediss:// url")
+        if self.client_key is not None and self.client_key.file is None:
+            raise ValueError("client_key must be a {file: ...} reference here (the Redis client reads keys from files)")
         return self
 
     @property
@@ -273,7 +278,7 @@ class PostgresMigrations(Strict):
         return self.expected is not None or self.count is not None or self.head is not None
 
 
-class PostgresTarget(Target):
+class PostgresTarget(Target, ClientCertificate):
     """A PostgreSQL database reached with a login role, its migrations and its backups."""
 
     host: str = Field(min_length=1, description="host name or address, or a unix socket directory (/run/postgresql)")

@@ -26,6 +26,7 @@ from pydantic import Field, field_validator
 from opsverify.config.base import Target, section, threshold_or
 from opsverify.config.secrets import SecretRef
 from opsverify.config.thresholds import MaxMs
+from opsverify.config.tls import ClientCertificate
 from opsverify.config.values import HttpStatus, HttpUrl
 from opsverify.jsonpath import Each, JsonPathError, parse
 
@@ -46,7 +47,7 @@ class HeaderValue(SecretRef):
     prefix: str = ""
 
 
-class HttpTarget(Target):
+class HttpTarget(Target, ClientCertificate):
     """An HTTP(S) endpoint and what a healthy answer looks like."""
 
     url: HttpUrl = Field(pattern=r"^https?://")
