@@ -187,6 +187,38 @@ def test_postgres_retired_password_fits_rotation_phase(postgres_retired_password
     )
 
 
+@pytest.mark.smoke
+@pytest.mark.severity("critical")
+@pytest.mark.configured("role")
+@pytest.mark.runbook("datastores#postgres-role")
+def test_postgres_has_expected_role(postgres_replication, target, expect):
+    seen = postgres_replication
+    expect.fact("role", seen.role)
+    expect.that(
+        seen.role == target.role,
+        expected=f"{target.where} to be the {target.role}",
+        actual=f"a {seen.role} (pg_is_in_recovery() is {str(seen.in_recovery).lower()})",
+    )
+
+
+@pytest.mark.smoke
+@pytest.mark.configured("max_replication_lag")
+@pytest.mark.runbook("datastores#postgres-replication-lag")
+def test_postgres_replica_lag_is_within_limit(postgres_replication, target, expect):
+    from opsverify.durations import judge_duration
+
+    seen = postgres_replication
+    expect.that(seen.in_recovery, expected=f"{target.where} to be a replica whose lag can be measured",
+                actual="a primary (pg_is_in_recovery() is false): it was promoted, or the file names the wrong host")
+    expect.that(seen.streaming, expected=f"{target.where} streaming WAL from a primary",
+                actual="no WAL receiver: the replica follows no primary (it cannot reach it, or primary_conninfo is wrong)")
+    expect.fact("pending_bytes", seen.pending_bytes)
+    expect.that(seen.lag_s is not None, expected=f"{target.where} with a replayed transaction to date its lag by",
+                actual=f"{seen.pending_bytes} bytes received but no transaction replayed yet")
+    judge_duration(expect, seen.lag_s, target.max_replication_lag, what=f"replication lag of {target.where}",
+                   note=f" ({seen.pending_bytes} bytes received but not replayed)" if seen.pending_bytes else "")
+
+
 def _missing_table(state, target):
     return (f"no table {state.table} in {target.database}: migrations never ran against this database "
             "(or the file names the wrong database, schema or table)")

@@ -34,24 +34,54 @@ def test_endpoint_body_contains_expected_text(http_response, target, expect):
     )
 
 
+@pytest.mark.configured("body_not_contains")
+@pytest.mark.runbook("platform#http-content-absent")
+def test_endpoint_body_does_not_contain_forbidden_text(http_response, target, expect):
+    body = http_response.body
+    found = [f"{text!r} at offset {body.index(text)}" for text in target.body_not_contains if text in body]
+    expect.that(
+        not found,
+        expected="a body without " + ", ".join(repr(t) for t in target.body_not_contains),
+        actual="; ".join(found) + f" (body starts {' '.join(body[:80].split())!r})",
+    )
+
+
 @pytest.mark.configured("json_fields")
 @pytest.mark.runbook("platform#http-content")
 def test_endpoint_json_fields_have_expected_values(http_response, target, expect):
+    from opsverify.jsonpath import JsonPathError, judge
+
     wanted_fields = "JSON fields " + ", ".join(f"{p}={v!r}" for p, v in target.json_fields.items())
     not_json = http_response.not_json()
     expect.that(not_json is None, expected=f"{wanted_fields} from {target.method} {target.url}", actual=str(not_json),
                 action="something other than the service answers for it (a maintenance page, a proxy or load "
                        "balancer error page): find what serves that address and why, then the service's own health")
+    document = http_response.json
     wrong = []
     for path, wanted in target.json_fields.items():
         try:
-            seen = http_response.json_at(path)
-        except KeyError as missing:
-            wrong.append(f"{path}: missing ({missing.args[0]})")
+            problem = judge(document, path, wanted)
+        except JsonPathError as missing:
+            wrong.append(f"{path}: missing ({missing})")
             continue
-        if seen != wanted:
-            wrong.append(f"{path}={seen!r} (want {wanted!r})")
+        if problem is not None:
+            wrong.append(f"{problem} (want {wanted!r})")
     expect.that(not wrong, expected=wanted_fields, actual="; ".join(wrong))
+
+
+@pytest.mark.configured("json_absent")
+@pytest.mark.runbook("platform#http-content-absent")
+def test_endpoint_json_fields_are_absent(http_response, target, expect):
+    from opsverify.jsonpath import JsonPathError, present
+
+    document = http_response.json
+    found = []
+    for path in target.json_absent:
+        try:
+            found += [f"{where}={http_response.json_at(where)!r}" for where in present(document, path)]
+        except JsonPathError as missing:
+            found.append(f"{path}: cannot tell ({missing})")
+    expect.that(not found, expected="no JSON field " + ", ".join(target.json_absent), actual="; ".join(found))
 
 
 @pytest.mark.configured("headers")

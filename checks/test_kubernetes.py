@@ -34,6 +34,9 @@ def test_workload_is_ready(kubernetes_workload, target_item, expect):
     w = kubernetes_workload
     expect.that(w.found, expected=f"{w.ref} to exist", actual="not found")
     problems = []
+    if w.desired < target_item.min_replicas:
+        zero = "; set min_replicas: 0 if it may be scaled to zero" if w.desired == 0 else ""
+        problems.append(f"{w.desired} desired replicas, fewer than min_replicas {target_item.min_replicas}{zero}")
     if not w.generation_current:
         problems.append(f"controller has observed generation {w.observed_generation} of {w.generation}")
     if w.ready < w.desired:
@@ -42,7 +45,8 @@ def test_workload_is_ready(kubernetes_workload, target_item, expect):
         problems.append(f"{w.updated}/{w.desired} updated to the current template")
     expect.that(
         not problems,
-        expected=f"{w.ref} with {w.desired}/{w.desired} ready on its current generation",
+        expected=f"{w.ref} with {w.desired}/{w.desired} ready on its current generation"
+        f" and at least {target_item.min_replicas} desired",
         actual="; ".join(problems),
     )
 

@@ -57,3 +57,30 @@ def test_tls_refuses_versions_below_minimum(tls_certificate, target, expect):
         expected=f"handshakes below {target.min_version} refused",
         actual=f"{tls_certificate.downgrade_accepted} accepted",
     )
+
+
+@pytest.mark.configured("client_cert")
+@pytest.mark.runbook("certs#client-certificate")
+@pytest.mark.severity("critical")
+def test_client_certificate_is_accepted(tls_client_handshake, target, expect):
+    seen = tls_client_handshake
+    cert = seen.certificate
+    expect.that(
+        seen.accepted,
+        expected=f"{target.host}:{target.port} to accept the client certificate {cert.subject} ({target.client_cert})",
+        actual=f"{seen.reason} (the certificate expires {cert.not_after:%Y-%m-%d %H:%M} UTC, "
+        f"{cert.days_left:.1f} d from now)",
+    )
+
+
+@pytest.mark.configured("client_cert")
+@pytest.mark.runbook("certs#client-certificate")
+def test_client_certificate_is_not_close_to_expiry(tls_client_certificate, target, expect):
+    cert = tls_client_certificate
+    expect.at_least(
+        round(cert.days_left, 1),
+        target.client_min_days,
+        what=f"days until the client certificate {cert.subject} ({target.client_cert}) expires "
+        f"({cert.not_after:%Y-%m-%d %H:%M} UTC)",
+        unit="d",
+    )

@@ -12,6 +12,7 @@ Hierarchy::
     │   ├── ProbeTimeout           no answer within the probe's timeout
     │   ├── CheckerOverloaded      the checker itself was too busy to take a reading it can vouch for
     │   ├── SecretMissing          a secret reference points at nothing
+    │   ├── ClientCertUnusable     the checker's own client certificate / key cannot be loaded
     │   ├── UnexpectedResponse     the system answered, but not in a shape we can read
     │   ├── ProbeCrashed           a probe raised something we did not expect (a bug or an odd library)
     │   ├── UnsafeSend             the checker refused to send what the environment's safety classes forbid
@@ -81,6 +82,10 @@ class CheckerOverloaded(CouldNotVerify):
 
 class SecretMissing(CouldNotVerify):
     """A secret reference (environment variable or file) does not resolve."""
+
+
+class ClientCertUnusable(CouldNotVerify):
+    """The checker's own mutual-TLS client certificate or key cannot be loaded (missing, not PEM, not a pair)."""
 
 
 class UnexpectedResponse(CouldNotVerify):

@@ -1,7 +1,7 @@
 """The credential inventory: every credential and certificate an environment knows, and how urgent
 its rotation is.
 
-One row per credential (TLS certificates, NATS user JWTs, Vault tokens and KV secrets, Kubernetes
+One row per credential (TLS certificates, the checker's own TLS client certificates, NATS user JWTs, Vault tokens and KV secrets, Kubernetes
 Secrets, cert-manager Certificates, the Linkerd identity issuer, API tokens such as Restate's), with
 kind, owner target, issued/updated, expires, age, the policy (max age, minimum days left) and a
 status: ``rotate now`` (past the critical level), ``warn``, ``ok``, ``unknown`` (could not be
@@ -310,7 +310,10 @@ def collect(session: OvSession, *, settled_only: bool = False) -> list[Credentia
             rows.append(_unknown(source.kind, case, name, one_line(exc), source.runbook))
             continue
         rows.extend(source.rows(result, target, item, case))
-    return sort_by_urgency(rows + unjudged(session, covered))
+    from opsverify.client_certs import inventory_rows
+
+    client_rows, client_keys = inventory_rows(session)
+    return sort_by_urgency(rows + client_rows + unjudged(session, covered | client_keys))
 
 
 def unjudged(session: OvSession, covered: set[tuple[str, str, str, str]]) -> list[Credential]:

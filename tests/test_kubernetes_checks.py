@@ -111,6 +111,7 @@ def emulated_state() -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[s
         ("Deployment", "crashloop"): unready,
         ("Deployment", "badimage"): unready,
         ("Deployment", "stale"): {**ready, "observedGeneration": 2},
+        ("Deployment", "idle"): {"observedGeneration": 1, "replicas": 0},
         ("StatefulSet", "store"): {**ready, "currentReplicas": 1},
         ("DaemonSet", "agent"): {"observedGeneration": 1, "desiredNumberScheduled": 1, "currentNumberScheduled": 1,
                                  "numberReady": 1, "updatedNumberScheduled": 1, "numberAvailable": 1,
@@ -310,8 +311,9 @@ def run(cluster: Cluster, ports: Ports, tmp_path_factory: pytest.TempPathFactory
     """One run of every Kubernetes check against healthy and faulty objects, plus unreachable clusters."""
     tmp = tmp_path_factory.mktemp("k8s-run")
     workloads: list[dict[str, Any]] = [
-        {"name": "web", "linkerd": True},
+        {"name": "web", "linkerd": True, "min_replicas": 2},  # exactly at its limit
         {"name": "unmeshed", "linkerd": True},
+        {"name": "idle"},  # scaled to zero, default min_replicas 1
         {"name": "crashloop", "max_restarts": 1},
         {"name": "badimage"},
         {"name": "store", "kind": "StatefulSet"},
@@ -342,7 +344,8 @@ def run(cluster: Cluster, ports: Ports, tmp_path_factory: pytest.TempPathFactory
         ),
         _target(cluster, "issuer-expiring", linkerd_identity={"namespace": NS, "secret": "issuer-expiring"},
                 crds=["certificates.cert-manager.io", "servers.policy.linkerd.io"],
-                hpas=[{"name": "web", "max_minutes_at_max": 0}], timeout_s=10),
+                hpas=[{"name": "web", "max_minutes_at_max": 0}], timeout_s=10,
+                workloads=[{"name": "idle", "min_replicas": 0}, {"name": "web", "min_replicas": 3}]),
         _target(cluster, "issuer-missing", linkerd_identity={"namespace": NS, "secret": "no-such-issuer"},
                 timeout_s=10),
         {"name": "refused", "workloads": unreachable_workloads,
@@ -499,3 +502,16 @@ def test_bad_kubernetes_entries_are_usage_errors(run_suite: Any) -> None:
     assert "workloads[1]: 'web' is listed twice" in bad.stderr + bad.stdout
     bad = run_suite({"kubernetes": [{"name": "k", "in_cluster": True, "kubeconfig": "/x"}]})
     assert bad.ret == 4 and "in_cluster: true uses the pod's service account" in bad.stderr + bad.stdout
+
+
+def test_workload_scaled_to_zero_fails_unless_zero_is_allowed(run: SuiteRun) -> None:
+    """0/0 ready is no evidence of a running service: it fails unless ``min_replicas: 0`` says it may be idle."""
+    message = run.message(READY, "cluster", item="idle")
+    assert run.outcome(READY, "cluster", item="idle") == "failed", message
+    assert ("got 0 desired replicas, fewer than min_replicas 1; set min_replicas: 0 if it may be scaled to zero"
+            in message)
+    assert run.outcome(READY, "issuer-expiring", item="idle") == "passed"
+    # the limit itself passes, one step past it fails
+    assert run.outcome(READY, "cluster", item="web") == "passed"
+    assert run.outcome(READY, "issuer-expiring", item="web") == "failed"
+    assert "got 2 desired replicas, fewer than min_replicas 3" in run.message(READY, "issuer-expiring", item="web")

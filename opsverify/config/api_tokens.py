@@ -33,7 +33,7 @@ from opsverify.config.base import Target, section
 from opsverify.config.secrets import SecretRef
 from opsverify.config.thresholds import MinDays
 from opsverify.config.values import HttpUrl
-from opsverify.jsonpath import JsonPathError, parse
+from opsverify.jsonpath import JsonPathError, parse_single
 
 CLOUDFLARE_VERIFY = "https://api.cloudflare.com/client/v4/user/tokens/verify"
 
@@ -60,7 +60,7 @@ class ApiTokenTarget(Target):
     def _valid_path(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                parse(value)
+                parse_single(value)
             except JsonPathError as exc:
                 raise ValueError(str(exc)) from None
         return value

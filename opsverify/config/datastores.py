@@ -31,6 +31,13 @@ Example::
         retired_user: app_v1                   # the old role, when the rotation moves to a new one
         migrations: {tool: prisma, count: 42, head: 20240601000000_add_escrow}
         backup: {path: /backups/pg/app-*.dump, max_age: 26h, min_size: 1MB}
+      - name: app-db-replica
+        host: db-replica.staging.example.com
+        database: app
+        user: app
+        password: {env: APP_DB_PASSWORD}
+        role: replica                          # primary | replica (pg_is_in_recovery()); after a failover
+        max_replication_lag: {warn: 10s, critical: 60s}   # replica only: time behind the primary
 
     backups:
       - name: mongo-nightly
@@ -51,6 +58,7 @@ from pydantic import Field, field_validator, model_validator
 
 from opsverify.config.base import NAME_MAX, NAME_PATTERN, Strict, Target, section
 from opsverify.config.secrets import SecretRef
+from opsverify.config.tls import ClientCertificate
 from opsverify.config.thresholds import Threshold
 from opsverify.config.vault import MaxDuration, MinDuration
 from opsverify.config.values import Port, check_host, check_url
@@ -103,7 +111,7 @@ class RedisKeys(_Named):
         return self
 
 
-class RedisTarget(Target):
+class RedisTarget(Target, ClientCertificate):
     """A Redis server (one db index) and how it must answer."""
 
     url: str = Field(description="redis://host:port/db or rediss://host:port/db (TLS)")
@@ -150,6 +158,10 @@ class RedisTarget(Target):
             raise ValueError(f"keys: duplicate name {dupes[0]!r}")
         if self.ca_bundle and not self.tls:
             raise ValueError("ca_bundle needs a rediss:// url")
+        if self.client_cert and not self.tls:
+            raise ValueError("client_cert needs a rediss:// url")
+        if self.client_key is not None and self.client_key.file is None:
+            raise ValueError("client_key must be a {file: ...} reference here (the Redis client reads keys from files)")
         return self
 
     @property
@@ -266,7 +278,7 @@ class PostgresMigrations(Strict):
         return self.expected is not None or self.count is not None or self.head is not None
 
 
-class PostgresTarget(Target):
+class PostgresTarget(Target, ClientCertificate):
     """A PostgreSQL database reached with a login role, its migrations and its backups."""
 
     host: str = Field(min_length=1, description="host name or address, or a unix socket directory (/run/postgresql)")
@@ -286,6 +298,14 @@ class PostgresTarget(Target):
     ca_bundle: str | None = Field(default=None, description="sslrootcert for verify-ca / verify-full")
     migrations: PostgresMigrations | None = None
     backup: BackupSpec | None = None
+    role: Literal["primary", "replica"] | None = Field(
+        default=None, description="what the server must be: primary (not in recovery) or replica (in recovery)"
+    )
+    max_replication_lag: MaxDuration = Field(
+        default=None,
+        description="a replica's lag: time since its last replayed transaction, 0 when it has replayed all "
+        "it received from a streaming primary",
+    )
 
     @field_validator("host")
     @classmethod
@@ -296,6 +316,8 @@ class PostgresTarget(Target):
     def _retired_needs_password(self) -> PostgresTarget:
         if self.retired_user is not None and self.retired_password is None:
             raise ValueError("retired_user needs retired_password")
+        if self.max_replication_lag is not None and self.role == "primary":
+            raise ValueError("max_replication_lag is measured on a replica: set role: replica (or drop it)")
         return self
 
     @property
@@ -321,6 +343,7 @@ class PostgresTarget(Target):
 section("redis", RedisTarget, system="datastores",
         doc="Redis: authenticated PING, auth enforced, retired password rejected, keyspace, key TTLs")
 section("postgres", PostgresTarget, system="datastores",
-        doc="PostgreSQL: login, retired password rejected, migrations failed/pending, newest backup")
+        doc="PostgreSQL: login, role (primary/replica), replication lag, retired password rejected, "
+        "migrations failed/pending, newest backup")
 section("backups", BackupsTarget, system="datastores",
         doc="Backup artifacts on a file system: newest recent and non-empty, retention count and pruning")

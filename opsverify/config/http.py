@@ -8,7 +8,9 @@ Example::
         status: 200                     # or [200, 204]
         max_latency_ms: {warn: 300, critical: 400}
         body_contains: ok
-        json: {status: ok, "checks[0].healthy": true}
+        body_not_contains: [maintenance, "<html"]   # text that must not be in the body (one or a list)
+        json: {status: ok, "checks[0].healthy": true, "checks[*].healthy": true, "replicas[any].role": primary}
+        json_absent: [error, "checks[*].error"]   # fields that must not be there (their parents must be)
         headers: {content-type: application/json, x-request-id: null}   # null: must be present
         request_headers: {authorization: {env: GATEWAY_TOKEN, prefix: "Bearer "}}
         ca_bundle: certs/internal-ca.pem
@@ -24,7 +26,19 @@ from pydantic import Field, field_validator
 from opsverify.config.base import Target, section, threshold_or
 from opsverify.config.secrets import SecretRef
 from opsverify.config.thresholds import MaxMs
+from opsverify.config.tls import ClientCertificate
 from opsverify.config.values import HttpStatus, HttpUrl
+from opsverify.jsonpath import Each, JsonPathError, parse
+
+
+def check_path(path: str, *, absent: bool = False) -> None:
+    """Refuse a JSON path that does not parse (or, for ``json_absent``, ends in a wildcard)."""
+    try:
+        parts = parse(path)
+    except JsonPathError as exc:
+        raise ValueError(f"{path!r}: {exc}") from None
+    if absent and isinstance(parts[-1], Each):
+        raise ValueError(f"{path!r}: an absent path must end in a key or an index, not {parts[-1]}")
 
 
 class HeaderValue(SecretRef):
@@ -39,7 +53,7 @@ class HeaderValue(SecretRef):
                                    description="send 'Basic base64(<basic_user>:<secret>)' (HTTP Basic auth)")
 
 
-class HttpTarget(Target):
+class HttpTarget(Target, ClientCertificate):
     """An HTTP(S) endpoint and what a healthy answer looks like."""
 
     url: HttpUrl = Field(pattern=r"^https?://")
@@ -47,7 +61,9 @@ class HttpTarget(Target):
     status: HttpStatus | list[HttpStatus] = 200
     max_latency_ms: MaxMs | None = None
     body_contains: str | None = None
+    body_not_contains: list[str] | None = Field(default=None, description="text that must not appear in the body")
     json_fields: dict[str, Any] | None = Field(default=None, alias="json")
+    json_absent: list[str] | None = Field(default=None, description="JSON paths that must not exist in the body")
     headers: dict[str, str | None] | None = None
     request_headers: dict[str, str | HeaderValue] = Field(default_factory=dict)
     body: str | None = None
@@ -61,6 +77,34 @@ class HttpTarget(Target):
         codes = value if isinstance(value, list) else [value]
         if not codes or any(not 100 <= c <= 599 for c in codes):
             raise ValueError("HTTP status codes are between 100 and 599")
+        return value
+
+    @field_validator("body_not_contains", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("body_not_contains")
+    @classmethod
+    def _no_empty_text(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (not value or any(not text for text in value)):
+            raise ValueError("give at least one non-empty text (an empty text is in every body)")
+        return value
+
+    @field_validator("json_fields")
+    @classmethod
+    def _valid_paths(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for path in value or {}:
+            check_path(path)
+        return value
+
+    @field_validator("json_absent")
+    @classmethod
+    def _valid_absent_paths(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("list at least one JSON path that must be absent")
+        for path in value or []:
+            check_path(path, absent=True)
         return value
 
     @property

@@ -35,6 +35,7 @@ from pydantic import Field, field_validator, model_validator
 
 from opsverify.config.base import Strict, Target, section, threshold_or
 from opsverify.config.secrets import SecretRef
+from opsverify.config.tls import ClientCertificate
 from opsverify.config.thresholds import MaxCount, MaxMs, Threshold
 from opsverify.config.values import check_host, shown
 
@@ -99,7 +100,7 @@ class KafkaCanary(Strict):
     max_latency_ms: MaxMs | None = None
 
 
-class KafkaTarget(Target):
+class KafkaTarget(Target, ClientCertificate):
     """One Kafka cluster: how to reach it and what a healthy cluster looks like."""
 
     bootstrap: str = Field(description="host:port[,host:port...] (a YAML list is accepted too)")
@@ -161,6 +162,8 @@ class KafkaTarget(Target):
             raise ValueError(f"'sasl' is set but security_protocol is {protocol}")
         if self.ca_bundle and not protocol.endswith("SSL"):
             raise ValueError(f"'ca_bundle' is set but security_protocol is {protocol} (no TLS)")
+        if self.client_cert and not protocol.endswith("SSL"):
+            raise ValueError(f"'client_cert' is set but security_protocol is {protocol} (no TLS)")
         return self
 
     @property
@@ -170,7 +173,7 @@ class KafkaTarget(Target):
             return self.security_protocol
         if self.sasl is not None:
             return "SASL_SSL"
-        return "SSL" if self.ca_bundle else "PLAINTEXT"
+        return "SSL" if self.ca_bundle or self.client_cert else "PLAINTEXT"
 
     @property
     def servers(self) -> list[str]:

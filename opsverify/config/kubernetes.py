@@ -10,7 +10,8 @@ Example::
         namespace: auth-platform              # default namespace of the items below
         max_restarts: {warn: 2, critical: 5}  # per container, since the pod started
         workloads:
-          - {name: auth-edge-service, linkerd: true}             # kind defaults to Deployment
+          - {name: auth-edge-service, linkerd: true, min_replicas: 2}   # kind defaults to Deployment
+          - {name: nightly-batch, min_replicas: 0}          # may be scaled to zero (default: at least 1)
           - {name: vault, namespace: vault, kind: StatefulSet}
           - {name: node-exporter, namespace: monitoring, kind: DaemonSet, max_restarts: 10}
         certificates:                         # cert-manager Certificates
@@ -53,6 +54,10 @@ class Workload(_Item):
     kind: Literal["Deployment", "StatefulSet", "DaemonSet"] = "Deployment"
     max_restarts: MaxCount | None = None
     linkerd: bool = Field(default=False, description="its pods must carry the Linkerd proxy")
+    min_replicas: int = Field(
+        default=1, ge=0, le=100_000,
+        description="desired replicas (DaemonSet: scheduled pods) it must have; 0: it may be scaled to zero",
+    )
 
 
 class Certificate(_Item):

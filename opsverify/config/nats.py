@@ -41,6 +41,7 @@ from pydantic import Field, field_validator, model_validator
 
 from opsverify.config.base import Strict, Target, section, threshold_or
 from opsverify.config.secrets import SecretRef
+from opsverify.config.tls import ClientCertificate
 from opsverify.config.thresholds import MaxCount, MaxDays, MaxMs, MinDays, Threshold
 from opsverify.config.values import HttpUrl, check_url
 
@@ -168,7 +169,7 @@ class NatsCredentials(Strict):
         return "none"
 
 
-class NatsTarget(Target):
+class NatsTarget(Target, ClientCertificate):
     """A NATS server as one credential sees it."""
 
     url: str | list[str] = Field(description="nats://, tls://, ws:// or wss:// URL(s) of the server or cluster")
@@ -254,7 +255,8 @@ class NatsTarget(Target):
 
     @property
     def uses_tls(self) -> bool:
-        return self.ca_bundle is not None or any(u.startswith(("tls://", "wss://")) for u in self.servers)
+        return (self.ca_bundle is not None or self.client_cert is not None
+                or any(u.startswith(("tls://", "wss://")) for u in self.servers))
 
     @property
     def account_is_key(self) -> bool:

@@ -10,6 +10,13 @@ Example::
         ca_bundle: certs/internal-ca.pem           # default: the system trust store
         min_days: {warn: 30, critical: 14}         # default: per tier
         min_version: TLSv1.2
+        client_cert: certs/opsverify-client.pem    # mutual TLS: the certificate the checker presents
+        client_key: {file: certs/opsverify-client.key}   # its private key: a secret reference (PEM)
+        client_min_days: {warn: 30, critical: 14}  # default: min_days here, defaults.tls_min_days elsewhere
+
+``client_cert`` / ``client_key`` (:class:`ClientCertificate`) are taken by every section that speaks
+TLS to a server that may demand a client certificate: ``http``, ``tls``, ``nats``, ``kafka``,
+``postgres`` and ``redis``.
 """
 
 from __future__ import annotations
@@ -17,14 +24,39 @@ from __future__ import annotations
 from typing import Any, Literal
 
 
-from opsverify.config.base import Target, section, threshold_or
+from pydantic import Field, model_validator
+
+from opsverify.config.base import Strict, Target, section, threshold_or
+from opsverify.config.secrets import SecretRef
 from opsverify.config.thresholds import MinDays
 from opsverify.config.values import Host, Port
+
+
+class ClientCertificate(Strict):
+    """Mutual TLS: the certificate the checker presents and its private key (a secret reference).
+
+    ``client_cert`` is a PEM file (the leaf, optionally followed by intermediates; relative to the
+    environment file); ``client_key`` is a secret reference to the PEM private key (``{file: ...}``
+    or ``{env: ...}`` holding the PEM text). Both or neither.
+    """
+
+    client_cert: str | None = Field(default=None, min_length=1, description="PEM client certificate (mutual TLS)")
+    client_key: SecretRef | None = Field(default=None, description="secret reference to its PEM private key")
+    client_min_days: MinDays | None = Field(
+        default=None, description="days the client certificate must have left (default: defaults.tls_min_days)"
+    )
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ClientCertificate:
+        if (self.client_cert is None) != (self.client_key is None):
+            missing = "client_key" if self.client_key is None else "client_cert"
+            raise ValueError(f"mutual TLS needs client_cert and client_key: {missing} is missing")
+        return self
 
 TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 
 
-class TlsTarget(Target):
+class TlsTarget(Target, ClientCertificate):
     """A TLS endpoint whose certificate must be valid, trusted, for the right name and not expiring."""
 
     host: Host
@@ -41,6 +73,7 @@ class TlsTarget(Target):
     def fill_defaults(self, defaults: Any) -> None:
         super().fill_defaults(defaults)
         self.min_days = threshold_or(self.min_days, defaults.tls_min_days)
+        self.client_min_days = threshold_or(self.client_min_days, self.min_days)
 
 
 section("tls", TlsTarget, doc="TLS certificates: expiry, hostname, chain, protocol version")

@@ -10,6 +10,13 @@ count as ``read_only`` (the one POST a read-only check sends, and only to such a
 The signature is ``signature_format`` with ``{algorithm}``, ``{hex}`` and ``{base64}`` replaced by the
 HMAC (of the raw body, with ``secret``) - ``sha256={hex}`` is GitHub's and OmertaOS's form.
 
+Replay protection (``timestamp_header`` set): every delivery carries the Unix time in that header and
+the HMAC covers ``signed_payload`` (default ``{timestamp}.{body}``, Stripe's and Slack's form), so a
+captured delivery cannot be re-dated. One more delivery is then sent as a replay would arrive: the
+same body, signed correctly, dated ``replay_age_s`` ago (past the receiver's tolerance); it must be
+refused. ``retired_secret`` is the secret a rotation retired: a delivery signed with it must be
+refused once the rotation is done (``after``, or no phase), and accepted before and during the overlap.
+
 Example::
 
     webhooks:
@@ -24,6 +31,10 @@ Example::
         body: '{"event": "opsverify.canary", "dry_run": true}'
         accepted_status: [200, 202, 204]
         dry_run: false
+        timestamp_header: x-omerta-timestamp       # replay protection: signed Unix time (default: none)
+        signed_payload: "{timestamp}.{body}"       # what the HMAC covers when timestamp_header is set
+        replay_age_s: 600                          # how old the replayed delivery is (beyond the tolerance)
+        retired_secret: {env: APPROVAL_HOOK_OLD_SECRET}   # rotation: refused after, accepted before/overlap
 """
 
 from __future__ import annotations
@@ -55,6 +66,19 @@ class WebhookTarget(Target):
     content_type: str = "application/json"
     accepted_status: list[HttpStatus] = Field(default_factory=lambda: [200, 201, 202, 204])
     dry_run: bool = Field(default=False, description="the endpoint only verifies: its deliveries are read_only")
+    timestamp_header: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9-]+$",
+        description="header with the delivery's Unix time, covered by the signature (replay protection)",
+    )
+    signed_payload: str = Field(
+        default="{timestamp}.{body}", description="what is signed when timestamp_header is set"
+    )
+    replay_age_s: int = Field(
+        default=600, ge=1, le=31 * 86400, description="age of the replayed delivery's timestamp, in seconds"
+    )
+    retired_secret: SecretRef | None = Field(
+        default=None, description="a secret retired by a rotation: deliveries signed with it must be refused after it"
+    )
 
     @field_validator("algorithm")
     @classmethod
@@ -75,6 +99,17 @@ class WebhookTarget(Target):
             raise ValueError(f"only {{algorithm}}, {{hex}} and {{base64}} may be used ({exc})") from None
         return value
 
+    @field_validator("signed_payload")
+    @classmethod
+    def _covers_both(cls, value: str) -> str:
+        if "{timestamp}" not in value or "{body}" not in value:
+            raise ValueError("must contain {timestamp} and {body} (a signature without either can be replayed)")
+        try:
+            value.format(timestamp="1", body="b")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{timestamp}} and {{body}} may be used ({exc})") from None
+        return value
+
     def fill_defaults(self, defaults: Any) -> None:
         super().fill_defaults(defaults)
 
@@ -83,5 +118,6 @@ section(
     "webhooks",
     WebhookTarget,
     system="webhooks",
-    doc="HMAC-signed inbound webhooks: signed delivery accepted; wrong/missing signature and missing tenant refused",
+    doc="HMAC-signed inbound webhooks: signed delivery accepted; wrong/missing signature, missing tenant, "
+    "replayed delivery and retired secret refused",
 )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ssl
 import json as jsonlib
 import time
 from dataclasses import dataclass, field
@@ -372,6 +373,19 @@ def _root_cause(exc: BaseException) -> BaseException:
     return seen
 
 
+def tls_alert(exc: BaseException) -> str | None:
+    """The TLS alert a server sent (``certificate expired``, ``unknown ca``), found along ``exc``'s causes."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        reason = str(getattr(seen, "reason", "") or "")
+        if isinstance(seen, ssl.SSLError) and "ALERT" in reason.upper():
+            return reason.lower().split("alert_", 1)[-1].replace("_", " ")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def connect_reason(exc: BaseException) -> str:
     """Why a connection failed, in a few words (refused, TLS not trusted, DNS, ...)."""
     root = _root_cause(exc)
@@ -396,6 +410,11 @@ def translate(exc: httpx.HTTPError, *, where: str, what: str, limit: float, trac
     if isinstance(exc, httpx.ConnectError):
         return Unreachable(f"cannot connect to {where}: {connect_reason(exc)}")
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        alert = tls_alert(exc)
+        if alert is not None:
+            return Unreachable(f"{where} refused the TLS session with the alert '{alert}' ({what}): "
+                               "it demands a client certificate it trusts; set client_cert / client_key "
+                               "to one that is current and issued by its client CA")
         return Unreachable(f"{where} closed the connection ({what}): {short(exc)}")
     if isinstance(exc, httpx.TooManyRedirects):
         return UnexpectedResponse(f"{where}: too many redirects ({what})")

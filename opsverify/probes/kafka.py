@@ -46,9 +46,10 @@ from typing import TYPE_CHECKING, Any
 from opsverify.config.base import Safety
 from opsverify.config.kafka import KafkaGroup, KafkaTarget
 from opsverify.engine import ProbeContext
-from opsverify.errors import ProbeTimeout, UnexpectedResponse, Unreachable
+from opsverify.errors import ClientCertUnusable, ProbeTimeout, UnexpectedResponse, Unreachable
 from opsverify.lazy import lazy_module
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
+from opsverify.net.tls import resolve
 from opsverify.probes.kafka_listeners import refused_brokers
 from opsverify.safety import permit
 
@@ -291,6 +292,13 @@ def client_config(ctx: ProbeContext[Any]) -> dict[str, Any]:
         if not path.is_file():
             raise Unreachable(f"CA bundle {path} cannot be read")
         config["ssl.ca.location"] = str(path)
+    if target.client_cert and target.client_key is not None:
+        base = _base_dir(ctx)
+        cert = resolve(target.client_cert, str(base) if base is not None else None)
+        if not cert.is_file():
+            raise ClientCertUnusable(f"client certificate {cert} does not exist: point client_cert at the PEM file")
+        config["ssl.certificate.location"] = str(cert)
+        config["ssl.key.pem"] = target.client_key.reveal()  # librdkafka takes the key as PEM text
     return config
 
 

@@ -59,6 +59,7 @@ from opsverify.errors import ProbeTimeout, SecretMissing, UnexpectedResponse, Un
 from opsverify.lazy import lazy_module, needs
 from opsverify.net.http import request
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
+from opsverify.client_certs import certificate_alert, expiry_hint
 from opsverify.net.tls import TlsSettings, base_dir, ssl_context
 from opsverify.safety import permit
 
@@ -291,11 +292,12 @@ def load_material(credentials: NatsCredentials) -> Material:
 
 
 def tls_context(target: NatsTarget, base_dir: str | None) -> ssl.SSLContext | None:
-    """The client TLS context: the target's CA bundle, else the system store (``None``: plain)."""
+    """The client TLS context: the target's CA bundle, else the system store, with its client
+    certificate for mutual TLS (``None``: plain)."""
     if not target.uses_tls:
         return None
     ca_bundle = os.path.expanduser(target.ca_bundle) if target.ca_bundle else None
-    return ssl_context(ca_bundle, True, base_dir)
+    return ssl_context(ca_bundle, True, base_dir, target.client_cert, target.client_key)
 
 
 class AuthRejected(Exception):
@@ -340,7 +342,20 @@ def _auth_message(material: Material, where: str, server_text: str) -> str:
     return text + (f" ({'; '.join(hints)})" if hints else "")
 
 
-def _connect_failure(where: str, exc: BaseException, log: ErrorLog) -> Unreachable:
+def _client_certificate_refused(target: NatsTarget, base: str | None, where: str, exc: BaseException,
+                                log: ErrorLog, auth_as_data: bool) -> None:
+    """Raise :class:`AuthRejected` (or :class:`Unreachable`) when the server refused the TLS client certificate."""
+    alert = certificate_alert(log.errors[-1] if log.errors and not isinstance(exc, ssl.SSLError) else exc)
+    if alert is None:
+        return
+    shown = f"client certificate {target.client_cert}" if target.client_cert else "no client certificate"
+    message = f"{where} refused the TLS handshake ({alert}) with {shown}{expiry_hint(target, base)}"
+    if auth_as_data:
+        raise AuthRejected(message) from None
+    raise Unreachable(f"not connected: {message}") from None
+
+
+def _connect_failure(where: str, exc: BaseException, log: ErrorLog, hint: str = "") -> Unreachable:
     cause: Any = exc
     if isinstance(exc, nats.errors.NoServersError) and log.errors:
         cause = log.errors[-1]
@@ -349,14 +364,14 @@ def _connect_failure(where: str, exc: BaseException, log: ErrorLog) -> Unreachab
     if isinstance(exc, ssl.SSLCertVerificationError) or "certificate verify failed" in lowered:
         detail = getattr(exc, "verify_message", None) or text.split("certificate verify failed:")[-1]
         detail = str(detail).split("(_ssl")[0].strip(" ()")
-        return Unreachable(f"cannot connect to {where}: TLS certificate not trusted ({detail})")
+        return Unreachable(f"cannot connect to {where}: TLS certificate not trusted ({detail}){hint}")
     if isinstance(exc, ssl.SSLError):
-        return Unreachable(f"cannot connect to {where}: TLS handshake failed ({text[:160]})")
+        return Unreachable(f"cannot connect to {where}: TLS handshake failed ({text[:160]}){hint}")
     if "connect call failed" in lowered or "connection refused" in lowered:
-        return Unreachable(f"cannot connect to {where}: connection refused")
+        return Unreachable(f"cannot connect to {where}: connection refused{hint}")
     if isinstance(exc, socket.gaierror) or "name or service not known" in lowered or "name resolution" in lowered:
-        return Unreachable(f"cannot connect to {where}: DNS lookup failed ({text[:160]})")
-    return Unreachable(f"cannot connect to {where}: {text[:200]}")
+        return Unreachable(f"cannot connect to {where}: DNS lookup failed ({text[:160]}){hint}")
+    return Unreachable(f"cannot connect to {where}: {text[:200]}{hint}")
 
 
 async def open_connection(
@@ -374,7 +389,7 @@ async def open_connection(
     target: NatsTarget = ctx.target
     material = load_material(credentials or target.credentials())
     base = base_dir(ctx.env)
-    tls_key = f"nats-tls:{target.uses_tls}:{target.ca_bundle}:{base}"
+    tls_key = f"nats-tls:{target.uses_tls}:{target.ca_bundle}:{base}:{target.client_cert}"
     tls = ctx.resource(tls_key, lambda: tls_context(target, base))
     where = _where(target)
     log = ErrorLog()
@@ -402,7 +417,8 @@ async def open_connection(
             f"connecting to {where} timed out after {budget:.3g} s (no NATS INFO / handshake)"
         ) from None
     except nats.errors.NoServersError as exc:
-        raise _connect_failure(where, exc, log) from None
+        _client_certificate_refused(target, base, where, exc, log, auth_as_data)
+        raise _connect_failure(where, exc, log, expiry_hint(target, base)) from None
     except nats.errors.Error as exc:
         text = " ".join(str(exc).split())
         if isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in text.lower():
@@ -412,7 +428,8 @@ async def open_connection(
             raise Unreachable(f"not connected: {message}") from None
         raise _connect_failure(where, exc, log) from None
     except (OSError, ssl.SSLError) as exc:
-        raise _connect_failure(where, exc, log) from None
+        _client_certificate_refused(target, base, where, exc, log, auth_as_data)
+        raise _connect_failure(where, exc, log, expiry_hint(target, base)) from None
     connect_ms = (time.monotonic() - started) * 1000
     return NatsConnection(client, log, material.identity, where, connect_ms, material)
 

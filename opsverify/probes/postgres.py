@@ -47,7 +47,7 @@ from opsverify.config.datastores import PostgresTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
 from opsverify.lazy import lazy_module
-from opsverify.net.tls import base_dir
+from opsverify.net.tls import base_dir, key_file, resolve
 
 if TYPE_CHECKING:
     import psycopg
@@ -157,6 +157,8 @@ def _params(ctx: ProbeContext[Any], target: PostgresTarget, password: str | None
         if not path.is_absolute() and base:
             path = Path(base) / path
         params["sslrootcert"] = str(path)
+    if target.client_cert:
+        params["sslcert"] = str(resolve(target.client_cert, base_dir(ctx.env)))
     return params
 
 
@@ -165,9 +167,13 @@ async def _connect(ctx: ProbeContext[Any], target: PostgresTarget,
     """A connection, or the server's refusal as text; raises for an unreachable server."""
     ctx.phase = f"connecting to {target.where}"
     try:
-        conn = await asyncio.wait_for(
-            psycopg.AsyncConnection.connect(**_params(ctx, target, password, user)), ctx.timeout
-        )
+        params = _params(ctx, target, password, user)
+        if target.client_key is not None:
+            with key_file(target.client_key) as key:  # libpq reads the key while connecting
+                params["sslkey"] = key
+                conn = await asyncio.wait_for(psycopg.AsyncConnection.connect(**params), ctx.timeout)
+        else:
+            conn = await asyncio.wait_for(psycopg.AsyncConnection.connect(**params), ctx.timeout)
     except (asyncio.TimeoutError, TimeoutError, psycopg.errors.ConnectionTimeout):
         raise ProbeTimeout(f"connecting to {target.where} timed out after {ctx.timeout:g} s") from None
     except psycopg.OperationalError as exc:

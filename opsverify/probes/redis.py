@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 from opsverify.config.datastores import RedisKeys, RedisTarget
 from opsverify.config.secrets import SecretRef
 from opsverify.engine import ProbeContext
-from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
+from opsverify.errors import ClientCertUnusable, CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
 from opsverify.lazy import lazy_module
-from opsverify.net.tls import base_dir
+from opsverify.net.tls import base_dir, resolve
 
 if TYPE_CHECKING:
     import redis.asyncio as aredis
@@ -129,6 +129,12 @@ def _client(ctx: ProbeContext[Any], target: RedisTarget, *, username: str | None
             if not path.is_file():
                 raise Unreachable(f"CA bundle {path} cannot be loaded: no such file")
             extra["ssl_ca_certs"] = str(path)
+        if target.client_cert and target.client_key is not None:
+            cert = resolve(target.client_cert, base_dir(ctx.env))
+            if not cert.is_file():
+                raise ClientCertUnusable(f"client certificate {cert} does not exist: point client_cert at the PEM file")
+            target.client_key.reveal()  # a key file that cannot be read errors here, naming the file
+            extra["ssl_certfile"], extra["ssl_keyfile"] = str(cert), str(target.client_key.path)
     return aredis.Redis(
         host=target.host,
         port=target.port,

@@ -456,6 +456,7 @@ class TlsFiles:
     ca_cert: Path
     server_cert: Path
     server_key: Path
+    client_ca: Path | None = None  # set: the server demands client certificates issued by this CA (verify: true)
 
 
 def make_tls_files(directory: Path, *, valid_days: int = 2) -> TlsFiles:
@@ -572,6 +573,8 @@ def _render_config(settings: _Settings) -> str:
             "key_file": str(settings.tls.server_key),
             "timeout": 2,
         }
+        if settings.tls.client_ca is not None:
+            conf["tls"].update({"ca_file": str(settings.tls.client_ca), "verify": True})
     authorization = _authorization_block(settings.users)
     if authorization is not None:
         conf["authorization"] = authorization
