@@ -42,7 +42,7 @@ from opsverify.writers.metrics_prom import measure_name
 from tests.harness import ROOT, run_checks, write_env
 
 DEPLOY = ROOT / "deploy"
-MANIFEST_DIRS = (DEPLOY / "kubernetes", DEPLOY / "rbac")
+MANIFEST_DIRS = (DEPLOY / "kubernetes", DEPLOY / "rbac", DEPLOY / "serve")
 KUBERNETES_VERSION = "1.33.0"   # the schema the manifests are checked against (CronJob timeZone needs >= 1.27)
 READ_ONLY_VERBS = frozenset({"get", "list", "watch"})
 RULES = DEPLOY / "alerts" / "opsverify-rules.yaml"
@@ -111,7 +111,8 @@ def test_the_deploy_files_are_there():
                      "kubernetes/reports-pvc.yaml", "kubernetes/kustomization.yaml",
                      "rbac/opsverify-readonly.yaml", "alerts/opsverify-rules.yaml"}
     assert {doc["kind"] for doc in manifests()} >= {
-        "CronJob", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "PersistentVolumeClaim"}
+        "CronJob", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "PersistentVolumeClaim",
+        "Deployment", "Service"}
 
 
 @pytest.mark.parametrize("doc", manifests(), ids=doc_id)
@@ -157,7 +158,8 @@ def test_kustomizations_list_every_manifest():
         listed = {entry for entry in resources if entry.endswith(".yaml")}
         present = {p.name for p in directory.glob("*.yaml") if p.name != "kustomization.yaml"}
         assert listed == present, f"{directory.name}/kustomization.yaml does not list {sorted(present - listed)}"
-    assert "../rbac" in yaml.safe_load((DEPLOY / "kubernetes" / "kustomization.yaml").read_text())["resources"]
+    for directory in ("kubernetes", "serve"):
+        assert "../rbac" in yaml.safe_load((DEPLOY / directory / "kustomization.yaml").read_text())["resources"]
 
 
 # --- RBAC ----------------------------------------------------------------------------------------------
@@ -513,3 +515,87 @@ def test_alert_rules_fire_on_a_real_runs_metrics(real_metrics, tmp_path):
     proc = promtool("test", "rules", "tests.yaml", cwd=tmp_path)
     assert proc.returncode == 1
     assert 'alertname: OpsverifyCheckFailing' in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+# --- continuous mode: the serve Deployment, its Service and the scrape configs -----------------------
+
+def serve_container() -> Any:
+    deployment = to_model(the("Deployment"))
+    (container,) = deployment.spec.template.spec.containers
+    return deployment, container
+
+
+def test_serve_deployment_runs_opsverify_serve_as_the_read_only_identity_with_a_read_only_root():
+    deployment, container = serve_container()
+    pod = deployment.spec.template.spec
+    assert deployment.spec.replicas == 1 and deployment.spec.strategy.type == "Recreate"  # never two runs at once
+    assert pod.service_account_name == the("ServiceAccount")["metadata"]["name"]
+    assert deployment.metadata.namespace == the("ServiceAccount")["metadata"]["namespace"]
+    assert pod.security_context.run_as_non_root is True
+    sc = container.security_context
+    assert (sc.read_only_root_filesystem, sc.allow_privilege_escalation, sc.capabilities.drop) == (True, False, ["ALL"])
+    assert "/tmp" in {m.mount_path for m in container.volume_mounts}
+    assert container.command == ["opsverify", "serve"]
+    assert [(s.secret_ref.name, s.secret_ref.optional) for s in container.env_from] == [("opsverify-secrets", True)]
+    assert not container.env, "serve takes its settings as arguments; secrets only from the optional Secret"
+
+
+def test_serve_deployment_arguments_are_valid_serve_arguments_reading_the_configmap(tmp_path):
+    """The Deployment's args parse with serve's own parser and settings; the port, probes and ConfigMap agree."""
+    import argparse
+
+    from opsverify.commands.serve import _args
+    from opsverify.serve.settings import ServeSettings
+
+    deployment, container = serve_container()
+    parser = argparse.ArgumentParser()
+    _args(parser)
+    args = parser.parse_args(container.args)
+    env_file = Path(args.env_file[0])
+    mounts = {m.name: m.mount_path for m in container.volume_mounts}
+    volumes = {v.name: v for v in deployment.spec.template.spec.volumes}
+    (config_volume,) = [name for name, v in volumes.items() if v.config_map is not None]
+    config_map = the("ConfigMap")
+    assert volumes[config_volume].config_map.name == config_map["metadata"]["name"]
+    assert env_file.parent == Path(mounts[config_volume]) and env_file.name in config_map["data"]
+    # the image's project root, as the Containerfile lays it out, and the environment file at hand
+    workdir = re.search(r"^WORKDIR (\S+)$", containerfile(), re.M)
+    assert workdir and Path(args.root) == Path(workdir[1])
+    (tmp_path / "checks").mkdir()
+    local_env = tmp_path / env_file.name
+    local_env.write_text(config_map["data"][env_file.name])
+    args.root, args.env_file = tmp_path, [str(local_env)]
+    settings = ServeSettings.from_args(args)
+    assert settings.host == "0.0.0.0" and settings.markexpr == "smoke" and settings.interval_s == 60
+    (port,) = container.ports
+    assert port.container_port == settings.port and port.name == "metrics"
+    assert container.readiness_probe.http_get.path == "/healthz"
+    assert container.liveness_probe.http_get.path == "/livez"
+    assert {container.readiness_probe.http_get.port, container.liveness_probe.http_get.port} == {"metrics"}
+
+
+def test_service_and_scrape_configs_select_the_serve_pods():
+    deployment, container = serve_container()
+    service = the("Service")
+    pod_labels = deployment.spec.template.metadata.labels
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["publishNotReadyAddresses"] is True  # a failing check must still be scraped
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] == container.ports[0].name
+    monitor = yaml.safe_load((DEPLOY / "monitoring" / "servicemonitor.yaml").read_text())
+    assert monitor["kind"] == "ServiceMonitor" and monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == [port["name"]]
+    assert {e["path"] for e in monitor["spec"]["endpoints"]} == {"/metrics"}
+    scrape = yaml.safe_load((DEPLOY / "monitoring" / "prometheus-scrape.yaml").read_text())
+    (job,) = scrape["scrape_configs"]
+    (static,) = job["static_configs"]
+    assert static["targets"] == [f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc:{port['port']}"]
+    assert job["metrics_path"] == "/metrics"
+
+
+def test_the_plain_prometheus_scrape_config_is_valid_for_promtool(tmp_path):
+    config = tmp_path / "prometheus.yml"
+    config.write_text((DEPLOY / "monitoring" / "prometheus-scrape.yaml").read_text())
+    done = promtool("check", "config", "--syntax-only", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr

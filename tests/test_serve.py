@@ -97,6 +97,13 @@ def test_serve_is_scraped_by_prometheus_and_flips_when_redis_stops(tmp_path, dem
             assert f"error: {PING}[served-cache]" in bad.text
             assert "unhealthy: 2 of 3 checks of severity critical or higher" in bad.text
             assert password not in httpx.get(f"{base}/metrics", timeout=5).text + bad.text
+            # the live status page, from the same history: the erroring Redis check first, the HTTP one after
+            page = httpx.get(f"{base}/status", timeout=10)
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+            cache, api = page.text.find('<div class="target">cache</div>'), page.text.find('<div class="target">api</div>')
+            assert 0 <= cache < api, "the target that could not be verified is not listed first"
+            assert "could not verify" in page.text[cache:api] and "healthy" in page.text[api:]
+            assert password not in page.text
     finally:
         code, err = stop(proc)
     assert code == 0, err
@@ -120,6 +127,8 @@ def test_healthz_is_503_before_the_first_run_and_a_long_run_is_reported(tmp_path
         assert first.status_code == 503
         assert first.text.startswith("unhealthy: no run has completed yet")
         assert httpx.get(f"{base}/livez", timeout=5).status_code == 200
+        missing = httpx.get(f"{base}/status", timeout=5)  # no --history: no page, and it says how to have one
+        assert missing.status_code == 404 and "--history PATH" in missing.text
         until(lambda: "opsverify_serve_overruns_total 1.0" in httpx.get(f"{base}/metrics", timeout=5).text, 60,
               "an overrun counted")
     finally:

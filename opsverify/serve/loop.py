@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 import pytest
@@ -64,7 +65,7 @@ def serve(settings: ServeSettings) -> int:
         except HistoryError as exc:
             raise ConfigError("--history", "", str(exc)) from None
     state = ServeState(settings)
-    web = start_web(state, settings.host, settings.port)
+    web = start_web(state, settings.host, settings.port, status_page=_status_page(settings))
     stop = threading.Event()
     running = threading.Event()
 
@@ -123,3 +124,17 @@ def _loop(settings: ServeSettings, state: ServeState, stop: threading.Event, run
                 log(f"history not written: {exc}")
         stop.wait(max(0.0, settings.interval_s - (time.monotonic() - started)))
     return 0
+
+
+def _status_page(settings: ServeSettings) -> Callable[[], str] | None:
+    """The live status page (the one ``opsverify status`` writes), read from ``--history`` on each ask."""
+    if settings.history is None:
+        return None
+    history_path = settings.history
+
+    def page() -> str:
+        from opsverify.writers import status_html
+
+        return status_html.render_history(history_path, title="opsverify serve")
+
+    return page

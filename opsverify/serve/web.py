@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from opsverify.errors import ConfigError
+from opsverify.config.secrets import REDACTOR
+from opsverify.errors import ConfigError, OpsverifyError
 from opsverify.serve.state import ServeState
 
 StatusPage = Callable[[], str]
@@ -43,8 +44,12 @@ def make_app(state: ServeState, status_page: StatusPage | None = None) -> web.Ap
 
     async def status(_: web.Request) -> web.Response:
         if status_page is None:
-            return web.Response(status=404, text="no status page is plugged into this serve\n")
-        return web.Response(text=status_page(), content_type="text/html")
+            return web.Response(status=404, text="no status page: start serve with --history PATH to have one\n")
+        try:
+            html = await asyncio.to_thread(status_page)
+        except OpsverifyError as exc:
+            return web.Response(status=503, text=f"the status page cannot be read: {REDACTOR.redact(str(exc))}\n")
+        return web.Response(text=html, content_type="text/html")
 
     async def index(_: web.Request) -> web.Response:
         return web.Response(text="opsverify serve: /metrics /healthz /livez /status\n")
