@@ -100,6 +100,10 @@ class UnsafeSend(CouldNotVerify):
     """A probe was about to send something its environment does not allow (a non-GET request, a
     publish, a delivery, a burst): nothing was sent, the check errors with what it would have sent."""
 
+    remedy = ("nothing was sent and the service was not looked at; the check was let run because its probe "
+              "declared less than it sends (a bug in opsverify: report it); allow the class only where such "
+              "sends are wanted")
+
 
 class WindowErrored(CouldNotVerify):
     """An analysis window (``--samples``) saw its consecutive-error limit reached, or no sample saw the

@@ -288,7 +288,7 @@ CORRUPT: list[tuple[str, str, Any, str]] = [
     ("not-utf8", "green", b"\xff\xfe{}", "not valid JSON (not UTF-8 text)"),
     ("other-schema", "green", '{"schema": "something/else", "checks": []}', "not an opsverify summary"),
     ("old-schema", "green", lambda doc: doc.update(schema="opsverify.summary/1"), "found 'opsverify.summary/1'"),
-    ("truncated-checks", "green", lambda doc: doc["checks"].pop(), "totals say 9 checks but 8 are listed"),
+    ("truncated-checks", "green", lambda doc: doc["checks"].pop(), "are listed (truncated or edited?)"),
     ("unfinished", "green", lambda doc: doc["run"].update(finished_at=""), "integrity digest does not match"),
     ("checks-numbers", "green", lambda doc: doc.update(checks=[1, 2]), "checks[0]: Input should be a valid dictionary"),
     ("checks-mapping", "green", lambda doc: doc.update(checks={}), "checks: Input should be a valid list"),

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from opsverify.errors import UnsafeSend
 from opsverify.sandbox.process import ManagedProcess, free_port
 from opsverify.sandbox.servers.kafka import KafkaServer, create_topic, start_kafka
 from opsverify.sandbox.servers.nats import NatsServer, start_nats
@@ -246,10 +247,12 @@ def test_a_mislabelled_probe_is_stopped_on_the_wire(servers: Servers, tmp_path: 
     prod = run_checks(tmp_path / "prod", {"tier": "production", **target}, *plugins, paths=[str(check)],
                       env_name="prod")
     assert prod.outcome("test_mislabelled_probe", "api") == "error"
-    assert prod.message("test_mislabelled_probe", "api") == (
+    assert prod.cause("test_mislabelled_probe", "api") == (
         f"UnsafeSend: opsverify refused to send POST {servers.recorder.url('/mislabelled')} to prod: it is mutating "
         "and the environment allows only read_only (production tier); nothing was sent — add mutating to its "
         "allow: list to let such checks run")
+    told = prod.message("test_mislabelled_probe", "api")
+    assert "could not see prod-api (" in told and told.endswith(f"): {UnsafeSend.remedy}")
     assert servers.requests() == []
     dev = run_checks(tmp_path / "dev", {"tier": "dev", **target}, *plugins, paths=[str(check)], env_name="dev")
     assert dev.outcome("test_mislabelled_probe", "api") == "passed"
