@@ -252,7 +252,7 @@ def test_a_mislabelled_probe_is_stopped_on_the_wire(servers: Servers, tmp_path: 
         "and the environment allows only read_only (production tier); nothing was sent — add mutating to its "
         "allow: list to let such checks run")
     told = prod.message("test_mislabelled_probe", "api")
-    assert "could not see prod-api (" in told and told.endswith(f"): {UnsafeSend.remedy}")
+    assert told.endswith(f" — could not see prod-api: {UnsafeSend.remedy}")
     assert servers.requests() == []
     dev = run_checks(tmp_path / "dev", {"tier": "dev", **target}, *plugins, paths=[str(check)], env_name="dev")
     assert dev.outcome("test_mislabelled_probe", "api") == "passed"
