@@ -172,11 +172,29 @@ def series(conn: sqlite3.Connection, check: str, target: str | None = None) -> l
 
 
 # -- the pytest side: options and the append after each run -------------------------------------------
+MAX_KEEP_DAYS = 36_500
+
+
+def keep_days(text: str) -> float:
+    """``--history-keep-days``: a finite number of days above 0 and at most 100 years (a negative, NaN or
+    enormous value would delete the whole history, or fail, when the run appends)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not math.isfinite(value) or not 0 < value <= MAX_KEEP_DAYS:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 and at most {MAX_KEEP_DAYS:,} days")
+    return value
+
+
 def add_options(group: Any) -> None:
     """``--history PATH`` and ``--history-keep-days DAYS`` in the plugin's option group."""
     group.addoption("--history", default=None, metavar="PATH",
                     help="append this run's results to a SQLite history file (read it with `opsverify history`)")
-    group.addoption("--history-keep-days", type=float, default=DEFAULT_KEEP_DAYS, metavar="DAYS",
+    group.addoption("--history-keep-days", type=keep_days, default=DEFAULT_KEEP_DAYS, metavar="DAYS",
                     help=f"drop history older than this when appending (default {DEFAULT_KEEP_DAYS:g})")
 
 

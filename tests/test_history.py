@@ -95,6 +95,23 @@ def test_retention_drops_runs_older_than_keep_days(demo: Any, tmp_path: Path) ->
         assert conn.execute("SELECT MIN(at) FROM checks").fetchone()[0] > "2000-01-02"
 
 
+@pytest.mark.parametrize("days", ["-5", "0", "nan", "inf", "1e300", "soon"])
+def test_a_bad_keep_days_is_a_usage_error_and_the_history_is_untouched(demo: Any, tmp_path: Path, days: str) -> None:
+    history = tmp_path / "history.sqlite"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _run(tmp_path / "a", history, {"api": demo.url("/healthz")})
+    before = history.read_bytes()
+    run = run_checks(tmp_path / "b", {"http": [{"name": "api", "url": demo.url("/healthz")}]},
+                     f"--history={history}", f"--history-keep-days={days}")
+    assert run.ret == 4, run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    assert "--history-keep-days" in run.stderr and repr(days) in run.stderr
+    with sqlite3.connect(history) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+    assert history.read_bytes() == before
+
+
 def test_a_missing_history_file_is_one_line(tmp_path: Path) -> None:
     proc = _history("--history", str(tmp_path / "none.sqlite"))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
