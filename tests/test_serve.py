@@ -145,6 +145,8 @@ def test_healthz_is_503_before_the_first_run_and_a_long_run_is_reported(tmp_path
     (["--healthz-severity", "urgent"], "opsverify serve: --healthz-severity: 'urgent' is not one of blocker"),
     (["--env-file", "/nonexistent/env.yaml"], "opsverify serve: --env-file: /nonexistent/env.yaml: no such file"),
     ([], "opsverify serve: --env: no environment given"),
+    (["--history-keep-days", "-5"], "opsverify serve: --history-keep-days: '-5': must be more than 0"),
+    (["--history-keep-days", "nan"], "opsverify serve: --history-keep-days: 'nan': must be more than 0"),
 ])
 def test_bad_arguments_are_one_line_usage_errors(tmp_path, args, message):
     good = [] if args == [] or args[0] == "--env-file" else \

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from opsverify.cli import command
-from opsverify.history import DEFAULT_KEEP_DAYS, keep_days
+from opsverify.history import DEFAULT_KEEP_DAYS
 
 SEVERITY_CHOICES = "blocker, critical, normal, minor, trivial"
 
@@ -29,7 +29,7 @@ def _args(parser: argparse.ArgumentParser) -> None:
                         help=f"/healthz judges checks of this severity or higher ({SEVERITY_CHOICES}; "
                         "default trivial: every check)")
     parser.add_argument("--history", default=None, metavar="PATH", help="append every completed run to this SQLite file")
-    parser.add_argument("--history-keep-days", type=keep_days, default=DEFAULT_KEEP_DAYS, metavar="DAYS",
+    parser.add_argument("--history-keep-days", default=str(DEFAULT_KEEP_DAYS), metavar="DAYS",
                         help=f"history retention (default {DEFAULT_KEEP_DAYS:g})")
     parser.add_argument("--root", type=Path, default=Path.cwd(), metavar="DIR",
                         help="project root holding checks/ and environments/ (default: the current directory)")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from opsverify.durations import parse_duration
 from opsverify.errors import ConfigError
-from opsverify.history import DEFAULT_KEEP_DAYS
+from opsverify.history import DEFAULT_KEEP_DAYS, keep_days
 
 SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")
 """Most severe first (Allure's order); a check without a ``severity`` marker counts as ``normal``."""
@@ -56,13 +56,15 @@ class ServeSettings:
                 raise ConfigError("--env-file", "", f"{path}: no such file")
         if args.healthz_severity not in SEVERITIES:
             raise ConfigError("--healthz-severity", "", f"{args.healthz_severity!r} is not one of {', '.join(SEVERITIES)}")
-        if not args.history_keep_days > 0:
-            raise ConfigError("--history-keep-days", "", f"must be more than 0, got {args.history_keep_days:g}")
+        try:
+            keep = keep_days(str(args.history_keep_days))
+        except argparse.ArgumentTypeError as exc:
+            raise ConfigError("--history-keep-days", "", str(exc)) from None
         host, port = parse_listen(args.listen)
         return cls(root=root, envs=envs, env_files=files, interval_s=parse_interval(args.interval), host=host,
                    port=port, markexpr=args.markexpr, healthz_severity=args.healthz_severity,
                    history=Path(args.history) if args.history else None,
-                   history_keep_days=float(args.history_keep_days))
+                   history_keep_days=keep)
 
 
 def parse_interval(text: str) -> float:
