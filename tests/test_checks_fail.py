@@ -24,6 +24,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from opsverify.config.kafka import KafkaTarget
+from opsverify.engine import Engine, ProbeKey, ProbeRequest
+from opsverify.probes import kafka as kafka_probes
 from opsverify.sandbox.process import free_port
 from opsverify.sandbox.servers.kafka import start_kafka
 from opsverify.sandbox.servers.vault import VaultServer, start_vault_raft
@@ -51,6 +54,32 @@ def test_kafka_metadata_advertising_an_unreachable_broker_fails(tmp_path: Path) 
             f"connections at its advertised address, got broker ") in message, message
     assert f"at 127.0.0.1:{advertised}: connection refused — clients bootstrap, then cannot reach" in message
     assert "[runbook kafka#metadata]" in message
+
+
+def test_kafka_metadata_of_a_client_that_already_learned_a_misadvertised_broker_still_answers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """librdkafka drops its bootstrap brokers once it has learned the advertised ones; when those
+    refuse, it reports "connection refused" and "all brokers are down". That is not the bootstrap
+    being unreachable: the metadata probe must still answer (and list the refusals), whichever of
+    the client's own refresh and the probe's request got the first metadata. Reproduced here by
+    asking twice on one client, the second time after the refusals were reported, in slices short
+    enough that the first slices end before any metadata came back (as on a busy machine)."""
+    monkeypatch.setattr(kafka_probes, "METADATA_SLICE_S", 0.002)
+    advertised = free_port()
+    engine = Engine()
+    try:
+        with start_kafka(tmp_path, advertised_port=advertised) as wrong:
+            target = KafkaTarget(name="misadvertised", bootstrap=wrong.bootstrap, timeout_s=5)
+            request = ProbeRequest(fn=kafka_probes.metadata, env=None, target=target, item=None, timeout=5)
+            first = engine.result(ProbeKey("kafka_metadata", "selftest", "misadvertised"), request)
+            time.sleep(1.5)  # the client reconnects to the advertised broker, is refused, says so
+            second = engine.result(ProbeKey("kafka_metadata#again", "selftest", "misadvertised"), request)
+    finally:
+        engine.shutdown()
+    for meta in (first, second):
+        assert meta.bootstrap == wrong.bootstrap
+        assert list(meta.refused.values()) == ["connection refused"], meta.refused
+        assert set(meta.brokers.values()) == {f"127.0.0.1:{advertised}"}
 
 
 @pytest.fixture(scope="module")

@@ -342,6 +342,8 @@ def _where(target: KafkaTarget) -> str:
 
 # -- error text -----------------------------------------------------------------------------------
 _AFTER = re.compile(r"\s*\(after \d+ms in state [A-Z_]+\)(?:\s*\(_[A-Z_]+\))?")
+#: librdkafka names a broker learned from metadata ``host:port/<id>`` (a bootstrap one ``.../bootstrap``).
+_LEARNED_BROKER = re.compile(r"^\S+/\d+: ")
 _BROKER_PREFIX = re.compile(r"^[a-z_]+://|^\S+/(?:bootstrap|\d+):\s*")
 
 
@@ -378,6 +380,10 @@ def _fatal_cause(errors: list[KafkaError]) -> str | None:
         if found:
             return f"{label}: {_clean(found[-1].str())}"
     transport = [e for e in errors if e.code() in _connection_codes()]
+    if transport and all(_LEARNED_BROKER.match(e.str()) for e in transport):
+        # Only brokers the metadata advertised refused: the bootstrap answered (that is how they
+        # were learned). librdkafka re-bootstraps; the metadata probe reports the refusals itself.
+        return None
     if transport:
         text = _clean(transport[-1].str())
         if "connection refused" in text.lower():
