@@ -113,6 +113,24 @@ def test_redis_db_holds_its_keys(redis_keyspace, target, expect):
     )
 
 
+def _enough_keys(sample, target_item, scope, expect) -> bool:
+    """Whether enough keys matched to judge their TTLs; fails the check when too few did.
+
+    An empty match is no evidence that keys expire as they should: it passes only when the
+    environment says so (``min_keys: 0``).
+    """
+    if sample.sampled == 0 and target_item.min_keys == 0:
+        expect.fact("matched", f"no {scope} (min_keys 0: an empty match is healthy here)")
+        return False
+    expect.that(
+        sample.sampled >= target_item.min_keys,
+        expected=f"at least {target_item.min_keys} of the {scope} to judge their TTLs",
+        actual=f"{sample.sampled} matched",
+        action="check the pattern and the db index; set min_keys: 0 where having no such key is healthy",
+    )
+    return True
+
+
 @pytest.mark.each("keys")
 @pytest.mark.configured("max_ttl")
 @pytest.mark.runbook("datastores#redis-key-ttl")
@@ -120,8 +138,7 @@ def test_redis_keys_expire_within_max_ttl(redis_keys, target, target_item, expec
     sample = redis_keys
     scope = f"keys matching {sample.pattern!r} in db {target.db}"
     expect.fact("sampled", f"{sample.sampled} keys" + (f" ({sample.cut_reason})" if sample.cut_reason else ""))
-    if sample.sampled == 0:
-        expect.warn(f"no {scope}: nothing to judge")
+    if not _enough_keys(sample, target_item, scope, expect):
         return
     expect.that(
         sample.without_ttl == 0,
@@ -138,8 +155,10 @@ def test_redis_keys_expire_within_max_ttl(redis_keys, target, target_item, expec
 def test_redis_keys_keep_min_ttl(redis_keys, target, target_item, expect):
     sample = redis_keys
     scope = f"keys matching {sample.pattern!r} in db {target.db}"
+    if not _enough_keys(sample, target_item, scope, expect):
+        return
     if sample.shortest_ttl_s is None:
-        expect.fact("sampled", f"{sample.sampled} keys, none with a TTL")
+        expect.fact("sampled", f"{sample.sampled} keys, none with a TTL (none expires at all)")
         return
     judge_duration(expect, sample.shortest_ttl_s, target_item.min_ttl, at_least=True,
                    what=f"shortest TTL of the {scope}", note=f" ({sample.sampled} keys sampled)")

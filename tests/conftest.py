@@ -64,6 +64,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServers]:
         "expired": ca.issue(["localhost"], days=-2),
         "expiring": ca.issue(["localhost"], days=5),
         "warning": ca.issue(["localhost"], days=20),
+        # 20.02 days: its days left read 20.0 (to 0.1 d) for the next 100 minutes
+        "edge": ca.issue(["localhost"], days=20.02),
         "wronghost": ca.issue(["other.example.test"], days=90),
         "untrusted": stranger.issue(["localhost"], days=90),
         "tls12": ca.issue(["localhost"], days=90),

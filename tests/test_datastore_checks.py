@@ -170,7 +170,10 @@ def suite(servers: Servers, blackhole: int, closed_port: int, tmp_path_factory: 
                  {"name": "cache", "pattern": "cache:*", "max_ttl": {"warn": "12h", "critical": "24h"}},
                  {"name": "cache-warn", "pattern": "cache:*", "max_ttl": {"warn": "6d", "critical": "8d"}},
                  {"name": "soon", "pattern": "soon:*", "min_ttl": "1h"},
-                 {"name": "nothing", "pattern": "nothing:*", "max_ttl": "1h"},
+                 {"name": "nothing", "pattern": "nothing:*", "max_ttl": "1h", "min_ttl": "1m"},
+                 {"name": "nothing-allowed", "pattern": "nothing:*", "max_ttl": "1h", "min_ttl": "1m", "min_keys": 0},
+                 {"name": "too-few", "pattern": "soon:*", "min_ttl": "1s", "min_keys": 6},
+                 {"name": "just-enough", "pattern": "soon:*", "min_ttl": "1s", "min_keys": 5},
              ]},
             {"name": "still-old", "url": redis_url, "password": password, "retired_password": password},
             {"name": "open", "url": f"redis://127.0.0.1:{servers.open_redis.port}/0", "password": password,
@@ -296,8 +299,19 @@ def test_keys_without_ttl_or_with_too_long_ttl_fail(suite: SuiteRun) -> None:
     soon = suite.message(MIN_TTL, "ttl-faults", item="soon")
     assert "expected shortest TTL of the keys matching 'soon:*' in db 3 >= 1 h, got " in soon
     assert " min" in soon.split(", got ")[1] and "(5 keys sampled)" in soon
-    assert suite.outcome(MAX_TTL, "ttl-faults", item="nothing") == "passed"  # no keys: a warning, not a pass/fail
-    assert "no keys matching 'nothing:*' in db 3" in json.dumps(suite.record(MAX_TTL, "ttl-faults", item="nothing"))
+    # no key matched: no evidence that keys expire as they should, unless the environment allows it
+    for check in (MAX_TTL, MIN_TTL):
+        assert suite.outcome(check, "ttl-faults", item="nothing") == "failed", check
+        assert ("expected at least 1 of the keys matching 'nothing:*' in db 3 to judge their TTLs, got 0 matched"
+                in suite.message(check, "ttl-faults", item="nothing")), suite.message(check, "ttl-faults", item="nothing")
+        assert "set min_keys: 0 where having no such key is healthy" in suite.message(check, "ttl-faults", item="nothing")
+        allowed = suite.record(check, "ttl-faults", item="nothing-allowed")
+        assert allowed["outcome"] == "passed", allowed
+    # 5 keys match soon:*: min_keys 5 is met, 6 is not
+    assert suite.outcome(MIN_TTL, "ttl-faults", item="just-enough") == "passed"
+    assert suite.outcome(MIN_TTL, "ttl-faults", item="too-few") == "failed"
+    assert ("expected at least 6 of the keys matching 'soon:*' in db 3 to judge their TTLs, got 5 matched"
+            in suite.message(MIN_TTL, "ttl-faults", item="too-few"))
     assert suite.outcome(KEYSPACE, "ttl-faults") == "failed"
     assert "expected at least 100 keys in db 3 of 127.0.0.1:" in suite.message(KEYSPACE, "ttl-faults")
     assert suite.message(KEYSPACE, "ttl-faults").split(" — ")[0].endswith("got 18 keys")
@@ -563,6 +577,10 @@ def test_config_fills_defaults_and_reads_sizes_and_durations(tmp_path: Path) -> 
     ("redis", {"url": "redis://cache/abc"}, "the path is the db index"),
     ("redis", {"url": "redis://cache", "keys": [{"name": "k", "pattern": "a:*"}]}, "needs max_ttl and/or min_ttl"),
     ("redis", {"url": "redis://cache", "ca_bundle": "ca.pem"}, "ca_bundle needs a rediss:// url"),
+    ("redis", {"url": "redis://cache", "keys": [{"name": "k", "pattern": "a:*", "max_ttl": "1h", "sample": 10,
+                                              "min_keys": 11}]}, "min_keys 11 is more than the 10 keys sampled"),
+    ("redis", {"url": "redis://cache", "keys": [{"name": "k", "pattern": "a:*", "max_ttl": "1h", "min_keys": -1}]},
+     "min_keys"),
     ("postgres", {"host": "db", "database": "d", "user": "u", "migrations": {"tool": "alembic", "count": 3}},
      "alembic_version holds only the head revision"),
     ("postgres", {"host": "db", "database": "d", "user": "u", "retired_user": "old"},

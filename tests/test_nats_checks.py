@@ -207,6 +207,9 @@ def _environment(world: NatsWorld) -> dict[str, Any]:
                        {"stream": "ORDERS", "consumer": "ghost"},
                        {"stream": "NOSTREAM", "consumer": "proc"}],
         ),
+        # the stream's replica count exactly at the minimum, and one past it
+        world.password_target("js-replicas-one-past", "alice",
+                              streams=[{"name": "ORDERS", "subjects": ["orders.>"], "min_replicas": 2}]),
         # -- token over TLS, JetStream off ---------------------------------------------------------------
         {"name": "tls-token", "url": world.tls.tls_url, "ca_bundle": str(world.tls.ca_path),
          "token": world.secret("tls.token", world.tls.user("svc").secret),
@@ -388,6 +391,14 @@ def test_jetstream_disabled_fails(run: SuiteRun) -> None:
     message = run.message(JETSTREAM, "tls-token")
     assert "expected JetStream enabled for this account, got JetStream is disabled on the server" in message
     assert "/varz has no jetstream config" in message
+
+
+def test_stream_replicas_exactly_at_the_minimum_pass_and_one_below_it_fail(run: SuiteRun) -> None:
+    # the server is one node: its streams have 1 replica; "healthy" asks for at least 1
+    assert run.outcome(STREAM, "healthy", item="ORDERS") == "passed", run.stdout[-3000:]
+    assert run.outcome(STREAM, "js-replicas-one-past", item="ORDERS") == "failed"
+    message = run.message(STREAM, "js-replicas-one-past", item="ORDERS")
+    assert "1 replica(s) (want at least 2)" in message, message
 
 
 def test_stream_drift_and_missing_streams_fail(run: SuiteRun) -> None:

@@ -51,6 +51,27 @@ def test_tls_checks_pass_on_a_good_certificate_and_fail_on_each_fault(run_suite,
     assert "expected handshakes below TLSv1.3 refused, got TLSv1.2 accepted" in run.message(DOWNGRADE, "tls12")
 
 
+def test_days_left_exactly_at_the_warning_and_critical_levels_pass_and_one_step_past_do_not(run_suite, demo):
+    """A real certificate with 20.0 days left (to the 0.1 d the check reads): at a level is not past it."""
+    env = {"tls": [
+        {**demo.tls("edge", min_days={"warn": 20, "critical": 14}), "name": "at-warn"},
+        {**demo.tls("edge", min_days={"warn": 20.1, "critical": 14}), "name": "past-warn"},
+        {**demo.tls("edge", min_days={"warn": 30, "critical": 20}), "name": "at-critical"},
+        {**demo.tls("edge", min_days={"warn": 30, "critical": 20.1}), "name": "past-critical"},
+    ]}
+    run = run_suite(env, "-k", "expiry")
+    at_warn = run.record(EXPIRY, "at-warn")
+    assert at_warn["outcome"] == "passed" and not at_warn.get("warnings"), at_warn
+    past_warn = run.record(EXPIRY, "past-warn")
+    assert past_warn["outcome"] == "passed", past_warn
+    assert past_warn["warnings"][0].endswith("is 20 d, past the warning level 20.1 d"), past_warn["warnings"]
+    at_critical = run.record(EXPIRY, "at-critical")
+    assert at_critical["outcome"] == "passed" and "past the warning level 30 d" in at_critical["warnings"][0]
+    assert run.outcome(EXPIRY, "past-critical") == "failed"
+    assert "expires" in run.message(EXPIRY, "past-critical")
+    assert ">= 20.1 d, got 20 d" in run.message(EXPIRY, "past-critical"), run.message(EXPIRY, "past-critical")
+
+
 def test_tls_handshake_stall_and_refusal_are_errors(run_suite, demo):
     env = {"tls": [
         {"name": "stall", "host": "127.0.0.1", "port": demo.blackhole, "timeout_s": 1},

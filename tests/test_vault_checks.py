@@ -241,6 +241,11 @@ def suite(servers: Servers, blackhole: int, closed_port: int, tmp_path_factory: 
          "raft": {"peers": ["node9"]}},
         {"name": "degraded", "addr": servers.degraded.addr, "token": {"env": "SELFTEST_DEGRADED_ROOT"},
          "raft": {"min_peers": 2, "peers": ["node1", "node2"]}},
+        # peer counts exactly at the minimum (raft-ok: 1, degraded: 2) and one past it
+        {"name": "one-past-one", "addr": servers.bao.addr, "token": {"env": "SELFTEST_BAO_ROOT"},
+         "raft": {"min_peers": 2}},
+        {"name": "one-past-two", "addr": servers.degraded.addr, "token": {"env": "SELFTEST_DEGRADED_ROOT"},
+         "raft": {"min_peers": 3}},
         {"name": "tls-trusted", "addr": servers.tls.addr, "ca_bundle": str(servers.tls.ca),
          "token": {"env": "SELFTEST_TLS_ROOT"}},
         {"name": "tls-untrusted", "addr": servers.tls.addr},
@@ -393,6 +398,11 @@ def test_raft_checks_pass_on_a_healthy_node_and_fail_on_missing_voters_and_peers
     assert ("expected at least 2 voters (a majority of 2 peers), got 1 voter: node1"
             in suite.message(QUORUM, "degraded"))
     assert suite.outcome(AUTOPILOT, "degraded") == "failed"
+    # one peer past the count each cluster has
+    assert suite.outcome(PEERS, "one-past-one") == "failed"
+    assert "expected at least 2 raft peers, got 1: node1 (leader)" in suite.message(PEERS, "one-past-one")
+    assert suite.outcome(PEERS, "one-past-two") == "failed"
+    assert "expected at least 3 raft peers, got 2: node1 (leader), node2" in suite.message(PEERS, "one-past-two")
     message = suite.message(AUTOPILOT, "degraded")
     assert "expected autopilot healthy, got unhealthy: node2 (non-voter, last contact" in message
     assert "[runbook vault#autopilot]" in message

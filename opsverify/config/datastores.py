@@ -16,7 +16,7 @@ Example::
         retired_password: {env: REDIS_OLD_PASSWORD}   # rotation: accepted --phase before/overlap, refused after
         min_db_keys: 1                         # the db index holds at least this many keys
         keys:
-          - {name: idempotency, pattern: "idem:*", max_ttl: 24h, sample: 200}
+          - {name: idempotency, pattern: "idem:*", max_ttl: 24h, sample: 200}   # min_keys: 1 by default
 
     postgres:
       - name: app-db
@@ -103,11 +103,17 @@ class RedisKeys(_Named):
     max_ttl: MaxDuration = Field(default=None, description="every sampled key expires, within this")
     min_ttl: MinDuration = Field(default=None, description="no sampled key expires sooner than this")
     sample: int = Field(default=200, ge=1, le=100_000, description="at most this many keys are examined")
+    min_keys: int = Field(
+        default=1, ge=0, le=100_000,
+        description="keys that must match for their TTLs to be judged (0: an empty match is healthy)",
+    )
 
     @model_validator(mode="after")
     def _something_to_check(self) -> RedisKeys:
         if self.max_ttl is None and self.min_ttl is None:
             raise ValueError("a keys entry needs max_ttl and/or min_ttl")
+        if self.min_keys > self.sample:
+            raise ValueError(f"min_keys {self.min_keys} is more than the {self.sample} keys sampled (raise sample)")
         return self
 
 
