@@ -55,7 +55,7 @@ from opsverify.config.base import Safety
 from opsverify.config.nats import NatsCredentials, NatsTarget
 from opsverify.config.secrets import REDACTOR, SecretRef
 from opsverify.engine import ProbeContext
-from opsverify.errors import ProbeTimeout, SecretMissing, UnexpectedResponse, Unreachable
+from opsverify.errors import NatsAuthRejected, NatsPublishDenied, ProbeTimeout, SecretMissing, UnexpectedResponse, Unreachable
 from opsverify.lazy import lazy_module, needs
 from opsverify.net.http import request
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
@@ -300,10 +300,6 @@ def tls_context(target: NatsTarget, base_dir: str | None) -> ssl.SSLContext | No
     return ssl_context(ca_bundle, True, base_dir, target.client_cert, target.client_key)
 
 
-class AuthRejected(Exception):
-    """Internal: the server refused the credential (turned into data or :class:`Unreachable`)."""
-
-
 @dataclass
 class NatsConnection:
     """A live probe connection and the asynchronous errors it has seen."""
@@ -344,14 +340,14 @@ def _auth_message(material: Material, where: str, server_text: str) -> str:
 
 def _client_certificate_refused(target: NatsTarget, base: str | None, where: str, exc: BaseException,
                                 log: ErrorLog, auth_as_data: bool) -> None:
-    """Raise :class:`AuthRejected` (or :class:`Unreachable`) when the server refused the TLS client certificate."""
+    """Raise :class:`NatsAuthRejected` (or :class:`Unreachable`) when the server refused the TLS client certificate."""
     alert = certificate_alert(log.errors[-1] if log.errors and not isinstance(exc, ssl.SSLError) else exc)
     if alert is None:
         return
     shown = f"client certificate {target.client_cert}" if target.client_cert else "no client certificate"
     message = f"{where} refused the TLS handshake ({alert}) with {shown}{expiry_hint(target, base)}"
     if auth_as_data:
-        raise AuthRejected(message) from None
+        raise NatsAuthRejected(message) from None
     raise Unreachable(f"not connected: {message}") from None
 
 
@@ -383,7 +379,7 @@ async def open_connection(
     """Connect to ``ctx.target`` with ``credentials`` (default: the target's own).
 
     Raises :class:`Unreachable` / :class:`ProbeTimeout` / :class:`SecretMissing`; a rejected
-    credential raises :class:`AuthRejected` when ``auth_as_data`` (for :func:`probe_connect`),
+    credential raises :class:`NatsAuthRejected` when ``auth_as_data`` (for :func:`probe_connect`),
     else :class:`Unreachable` naming the credential.
     """
     target: NatsTarget = ctx.target
@@ -424,7 +420,7 @@ async def open_connection(
         if isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in text.lower():
             message = _auth_message(material, where, text)
             if auth_as_data:
-                raise AuthRejected(message) from None
+                raise NatsAuthRejected(message) from None
             raise Unreachable(f"not connected: {message}") from None
         raise _connect_failure(where, exc, log) from None
     except (OSError, ssl.SSLError) as exc:
@@ -458,7 +454,7 @@ async def probe_connect(
     creds = credentials or target.credentials()
     try:
         conn = await open_connection(ctx, creds, auth_as_data=True)
-    except AuthRejected as rejected:
+    except NatsAuthRejected as rejected:
         material = load_material(creds)
         return NatsConnectFacts(_where(target), material.identity, creds.mode, False, str(rejected))
     try:
@@ -492,10 +488,6 @@ def _probe_headers(conn: NatsConnection, kind: str) -> dict[str, str] | None:
     return {"Nats-Expected-Stream": NO_SUCH_STREAM, "Opsverify-Probe": kind}
 
 
-class PublishDenied(Exception):
-    """Internal: the server refused a request's publish (or its reply inbox) while we waited."""
-
-
 def _request_denial(conn: NatsConnection, subject: str) -> str | None:
     denied = conn.errors.violation("publish", subject)
     if denied:
@@ -509,13 +501,13 @@ def _request_denial(conn: NatsConnection, subject: str) -> str | None:
 async def guarded(conn: NatsConnection, work: Awaitable[T], subject: str) -> T:
     """Await a request-like ``work`` on ``subject``, but stop as soon as the server reports that
     the publish (or the reply inbox subscription) is denied -- a denied request would otherwise
-    just time out. Raises :class:`PublishDenied` with the server's text."""
+    just time out. Raises :class:`NatsPublishDenied` with the server's text."""
     task = asyncio.ensure_future(work)
     try:
         while not task.done():
             denied = _request_denial(conn, subject)
             if denied:
-                raise PublishDenied(denied)
+                raise NatsPublishDenied(denied)
             await asyncio.wait({task}, timeout=0.02)
         return task.result()
     finally:
@@ -568,7 +560,7 @@ async def _request_once(ctx: ProbeContext[Any], conn: NatsConnection, subject: s
     started = time.monotonic()
     try:
         msg = await guarded(conn, conn.client.request(subject, payload, timeout=wait), subject)
-    except PublishDenied as denied:
+    except NatsPublishDenied as denied:
         return RoundTrip(subject, None, problem=str(denied))
     except nats.errors.NoRespondersError:
         return RoundTrip(subject, None, problem=f"no responders on {subject}")
@@ -796,8 +788,8 @@ async def probe_account(ctx: ProbeContext[Any]) -> AccountFacts:
         try:
             wait = ctx.left(reserve=CLOSE_S / 4)
             msg = await guarded(conn, conn.client.request(USER_INFO, b"", timeout=wait), USER_INFO)
-        except (PublishDenied, nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
-            why = str(exc) if isinstance(exc, PublishDenied) else "no answer"
+        except (NatsPublishDenied, nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
+            why = str(exc) if isinstance(exc, NatsPublishDenied) else "no answer"
             raise UnexpectedResponse(
                 f"cannot read the account of {conn.identity}: {USER_INFO} failed ({why}); "
                 "configure the account's public key to check it from the creds instead"
@@ -865,7 +857,7 @@ async def probe_jetstream(ctx: ProbeContext[Any]) -> JetStreamFacts:
         server_off = await _varz_jetstream_off(ctx, target)
         try:
             await guarded(conn, js.account_info(), "$JS.API.INFO")
-        except PublishDenied as denied:
+        except NatsPublishDenied as denied:
             raise UnexpectedResponse(f"{conn.identity} may not use the JetStream API: {denied}") from None
         except nats.js.errors.ServiceUnavailableError:
             reason = server_off or "JetStream is not enabled for this account or server (503, no JetStream responders)"

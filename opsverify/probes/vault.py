@@ -36,26 +36,13 @@ from urllib.parse import urlsplit
 from opsverify.config.base import Safety
 from opsverify.config.vault import VaultLease, VaultSecret, VaultTarget, VaultToken
 from opsverify.engine import ProbeContext
-from opsverify.errors import CouldNotVerify, ProbeTimeout, UnexpectedResponse
+from opsverify.errors import CouldNotVerify, ProbeTimeout, UnexpectedResponse, VaultDenied, VaultSealed
 from opsverify.net.http import request
 from opsverify.net.tls import TlsSettings
 
 HEALTH_CODES = {200, 429, 472, 473, 501, 503}
 DEPEND_SLACK_S = 0.15  # below the engine's grace, so this probe's own message wins
 MAX_LEASES = 100  # leases looked up under one prefix (the shortest TTL among them is reported)
-
-
-class VaultSealed(CouldNotVerify):
-    """The server is sealed or not initialised: nothing behind the seal can be read."""
-
-    remedy = "nothing behind the seal can be read: its seal and initialisation checks say what was seen and what to do"
-
-
-class VaultDenied(CouldNotVerify):
-    """The checker's token was refused on a path a check needs (a policy gap, or the token is dead)."""
-
-    remedy = ("give the checker's token a live lease and a policy that may read the path named "
-              "(vault token lookup; vault token capabilities PATH)")
 
 
 # -- facts -----------------------------------------------------------------------------------------
