@@ -15,7 +15,6 @@ from opsverify.config.nats import NatsTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import NatsPublishDenied, ProbeTimeout
 from opsverify.lazy import lazy_module
-from opsverify.net.http import request
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
 from opsverify.safety import permit
 from opsverify.probes.nats.connect import _probe_headers, _where, CLOSE_S, connected, guarded, NatsConnection
