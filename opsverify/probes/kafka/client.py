@@ -19,6 +19,7 @@ from opsverify.net.tls import resolve
 
 if TYPE_CHECKING:
     import confluent_kafka as ck
+    # confluent_kafka.admin has no __all__: mypy --strict needs an ignore where its names are used
     import confluent_kafka.admin as ck_admin
     from confluent_kafka import KafkaError, KafkaException
 else:

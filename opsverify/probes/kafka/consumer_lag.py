@@ -16,6 +16,7 @@ from opsverify.probes.kafka.facts import KafkaGroupLag, KafkaMetadata, Partition
 
 if TYPE_CHECKING:
     import confluent_kafka as ck
+    # confluent_kafka.admin has no __all__: mypy --strict needs an ignore where its names are used
     import confluent_kafka.admin as ck_admin
 else:
     ck = lazy_module("confluent_kafka")

@@ -220,7 +220,6 @@ class CrdFacts:
     missing: list[str]
 
 
-# -- client and calls -----------------------------------------------------------------------------------
 def _days_until(when: datetime) -> float:
     return (when - datetime.now(UTC)).total_seconds() / 86400
 

@@ -21,7 +21,6 @@ REJECTED = (401, 403)
 _NO_BODY: Any = object()
 
 
-# -- facts -----------------------------------------------------------------------------------------
 @dataclass
 class Answer:
     """One HTTP exchange: status, latency and (the start of) the body."""
@@ -132,7 +131,6 @@ class _Client:
         return answer.json()
 
 
-# -- probes ----------------------------------------------------------------------------------------
 def _health_url(target: RestateTarget, endpoint: Endpoint) -> str:
     url = {"admin": target.admin_health, "ingress": target.ingress_health, "tunnel": target.tunnel_health_url}[endpoint]
     if url is None:
