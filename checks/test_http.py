@@ -49,7 +49,8 @@ def test_endpoint_body_does_not_contain_forbidden_text(http_response, target, ex
 @pytest.mark.configured("json_fields")
 @pytest.mark.runbook("platform#http-content")
 def test_endpoint_json_fields_have_expected_values(http_response, target, expect):
-    from opsverify.jsonpath import JsonPathError, judge
+    from opsverify.errors import JsonPathError
+    from opsverify.jsonpath import judge
 
     wanted_fields = "JSON fields " + ", ".join(f"{p}={v!r}" for p, v in target.json_fields.items())
     not_json = http_response.not_json()
@@ -72,7 +73,8 @@ def test_endpoint_json_fields_have_expected_values(http_response, target, expect
 @pytest.mark.configured("json_absent")
 @pytest.mark.runbook("platform#http-content-absent")
 def test_endpoint_json_fields_are_absent(http_response, target, expect):
-    from opsverify.jsonpath import JsonPathError, present
+    from opsverify.errors import JsonPathError
+    from opsverify.jsonpath import present
 
     document = http_response.json
     found = []

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from opsverify.jsonpath import JsonPathError, lookup
+from opsverify.errors import JsonPathError
+from opsverify.jsonpath import lookup
 
 NORMAL_CLOSURE = 1000
 

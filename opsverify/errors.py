@@ -4,6 +4,8 @@ Hierarchy::
 
     OpsverifyError                 base; str() is a one-line, secret-free cause
     ├── ConfigError                an environment / policy / runbook file is wrong  → usage error (exit 4)
+    ├── YamlRejected               inside the YAML loader, before the file name is known → a ConfigError
+    ├── JsonPathError (also LookupError)  a JSON path is not valid syntax, or not in the document
     ├── SandboxError               a local sandbox service could not be started or stopped
     ├── HistoryError               the run history file cannot be opened, read or written
     ├── ReportWriteError           a report (the status page) cannot be written where it was asked
@@ -16,14 +18,31 @@ Hierarchy::
     │   ├── UnexpectedResponse     the system answered, but not in a shape we can read
     │   ├── ProbeCrashed           a probe raised something we did not expect (a bug or an odd library)
     │   ├── UnsafeSend             the checker refused to send what the environment's safety classes forbid
-    │   └── WindowErrored          an analysis window's samples errored too often in a row (or all of them)
+    │   ├── WindowErrored          an analysis window's samples errored too often in a row (or all of them)
+    │   ├── LoginFailed            the synthetic client could not log in (auth probes)
+    │   ├── RevocationUntestable   a precondition of the token revocation test does not hold
+    │   ├── BrokerDenied           the Pact broker refused the checker's credentials
+    │   ├── VersionUnknown         the version to ask the Pact broker about is not known
+    │   ├── BucketMissing          the object storage bucket does not exist
+    │   ├── StorageDenied          the object storage refused the checker's credentials
+    │   ├── PostgresLoginRejected  PostgreSQL refused the target's login
+    │   ├── RedisAuthRejected      Redis refused the target's credentials
+    │   ├── VaultSealed            the Vault / OpenBao server is sealed or not initialised
+    │   ├── VaultDenied            the Vault / OpenBao server refused the checker's token on a path
+    │   ├── NatsAuthRejected       NATS refused the credential (inside the NATS probes: data or Unreachable)
+    │   └── NatsPublishDenied      NATS refused a request's publish or reply inbox (inside the NATS probes)
     └── CheckFailed (also AssertionError)  the system is NOT as expected         → outcome "failed"
+
+System-specific kinds of :class:`CouldNotVerify` live here too (their probes raise them), so that
+every exception class of the library is in this module.
 
 Library exceptions are translated at the boundary (``raise Unreachable(...) from exc``), so that
 checks and reports only ever see these types.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class OpsverifyError(Exception):
@@ -40,6 +59,20 @@ class ConfigError(OpsverifyError):
         where = f"{file}: {key}" if key else file
         text = f"{where}: {problem}"
         super().__init__(text.replace("\r", "\\r").replace("\n", "\\n"))  # one line, whatever the file held
+
+
+class YamlRejected(OpsverifyError):
+    """Raised inside the YAML loader; becomes a ConfigError once the file name is known."""
+
+    def __init__(self, key: str, problem: str, mark: Any = None) -> None:
+        super().__init__(problem)
+        self.key = key
+        self.problem = problem
+        self.mark = mark
+
+
+class JsonPathError(LookupError, OpsverifyError):
+    """The path does not exist in the document, or is not valid syntax."""
 
 
 class SandboxError(OpsverifyError):
@@ -108,6 +141,72 @@ class UnsafeSend(CouldNotVerify):
 class WindowErrored(CouldNotVerify):
     """An analysis window (``--samples``) saw its consecutive-error limit reached, or no sample saw the
     system at all: nothing can be said about it over the window."""
+
+
+# -- kinds of CouldNotVerify of one system (raised by its probes) -----------------------------------
+
+
+class LoginFailed(CouldNotVerify):
+    """The synthetic client could not log in, so nothing behind the login can be verified."""
+
+    remedy = ("check the synthetic client's credentials and that its account is enabled: the login "
+              "check of this target says what the login endpoint answered")
+
+
+class RevocationUntestable(CouldNotVerify):
+    """A precondition of the revocation test failed (fresh token refused, admin token refused)."""
+
+    remedy = "check the credentials the revocation test logs in and revokes with (client and admin)"
+
+
+class BrokerDenied(CouldNotVerify):
+    """The broker refused the checker's credentials (401/403): nothing behind them can be read."""
+
+
+class VersionUnknown(CouldNotVerify):
+    """The version to ask about is not known (its environment variable is not set)."""
+
+
+class BucketMissing(CouldNotVerify):
+    """The bucket does not exist: its configuration and objects cannot be read."""
+
+
+class StorageDenied(CouldNotVerify):
+    """The checker's credentials were refused for a call a check needs."""
+
+
+class PostgresLoginRejected(CouldNotVerify):
+    """The server refused the target's login, so a probe that reads tables could not look."""
+
+    remedy = ("check the checker's database user, password reference and pg_hba rule for this address "
+              "(the login check of this target says what the server answered)")
+
+
+class RedisAuthRejected(CouldNotVerify):
+    """The server refused the target's credentials, so a probe that reads data could not look."""
+
+
+class VaultSealed(CouldNotVerify):
+    """The server is sealed or not initialised: nothing behind the seal can be read."""
+
+    remedy = "nothing behind the seal can be read: its seal and initialisation checks say what was seen and what to do"
+
+
+class VaultDenied(CouldNotVerify):
+    """The checker's token was refused on a path a check needs (a policy gap, or the token is dead)."""
+
+    remedy = ("give the checker's token a live lease and a policy that may read the path named "
+              "(vault token lookup; vault token capabilities PATH)")
+
+
+class NatsAuthRejected(CouldNotVerify):
+    """The NATS server refused the credential. Internal to the NATS probes: the connect probe turns it
+    into data (the credential is refused), the others into :class:`Unreachable`."""
+
+
+class NatsPublishDenied(CouldNotVerify):
+    """The NATS server refused a request's publish (or its reply inbox) while we waited. Internal to the
+    NATS probes, which turn it into the round trip's problem."""
 
 
 class CheckFailed(AssertionError, OpsverifyError):

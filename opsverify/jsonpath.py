@@ -22,13 +22,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from opsverify.errors import JsonPathError
+
 _TOKEN = re.compile(
     r'\s*(?:\.?([A-Za-z_$][\w$-]*)|\[\s*(-?\d+)\s*\]|\[\s*"((?:[^"\\]|\\.)*)"\s*\]|\[\s*(\*|any)\s*\])'
 )
-
-
-class JsonPathError(LookupError):
-    """The path does not exist in the document, or is not valid syntax."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import pytest
 
 from opsverify.config.kafka import KafkaTarget
 from opsverify.engine import Engine, ProbeKey, ProbeRequest
-from opsverify.probes import kafka as kafka_probes
+from opsverify.probes.kafka import topics as kafka_topics
 from opsverify.sandbox.process import free_port
 from opsverify.sandbox.servers.kafka import start_kafka
 from opsverify.sandbox.servers.vault import VaultServer, start_vault_raft
@@ -64,13 +64,13 @@ def test_kafka_metadata_of_a_client_that_already_learned_a_misadvertised_broker_
     the client's own refresh and the probe's request got the first metadata. Reproduced here by
     asking twice on one client, the second time after the refusals were reported, in slices short
     enough that the first slices end before any metadata came back (as on a busy machine)."""
-    monkeypatch.setattr(kafka_probes, "METADATA_SLICE_S", 0.002)
+    monkeypatch.setattr(kafka_topics, "METADATA_SLICE_S", 0.002)
     advertised = free_port()
     engine = Engine()
     try:
         with start_kafka(tmp_path, advertised_port=advertised) as wrong:
             target = KafkaTarget(name="misadvertised", bootstrap=wrong.bootstrap, timeout_s=5)
-            request = ProbeRequest(fn=kafka_probes.metadata, env=None, target=target, item=None, timeout=5)
+            request = ProbeRequest(fn=kafka_topics.metadata, env=None, target=target, item=None, timeout=5)
             first = engine.result(ProbeKey("kafka_metadata", "selftest", "misadvertised"), request)
             time.sleep(1.5)  # the client reconnects to the advertised broker, is refused, says so
             second = engine.result(ProbeKey("kafka_metadata#again", "selftest", "misadvertised"), request)

@@ -33,7 +33,8 @@ from opsverify.config.base import Target, section
 from opsverify.config.secrets import SecretRef
 from opsverify.config.thresholds import MinDays
 from opsverify.config.values import HttpUrl
-from opsverify.jsonpath import JsonPathError, parse_single
+from opsverify.errors import JsonPathError
+from opsverify.jsonpath import parse_single
 
 CLOUDFLARE_VERIFY = "https://api.cloudflare.com/client/v4/user/tokens/verify"
 

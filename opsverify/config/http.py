@@ -28,7 +28,8 @@ from opsverify.config.secrets import SecretRef
 from opsverify.config.thresholds import MaxMs
 from opsverify.config.tls import ClientCertificate
 from opsverify.config.values import HttpStatus, HttpUrl
-from opsverify.jsonpath import Each, JsonPathError, parse
+from opsverify.errors import JsonPathError
+from opsverify.jsonpath import Each, parse
 
 
 def check_path(path: str, *, absent: bool = False) -> None:

@@ -29,7 +29,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from opsverify.config.values import key_text
-from opsverify.errors import ConfigError
+from opsverify.errors import ConfigError, YamlRejected
 
 MAX_BYTES = 4 * 1024 * 1024
 """Largest file read (an environment file of a few hundred targets is well under 1 MiB)."""
@@ -39,16 +39,6 @@ MAX_VALUES = 100_000
 """Most values (scalars, lists, mappings) a file may hold once its aliases are expanded."""
 
 _MERGE = "tag:yaml.org,2002:merge"
-
-
-class _Rejected(Exception):
-    """Raised inside the loader; becomes a ConfigError once the file name is known."""
-
-    def __init__(self, key: str, problem: str, mark: Any = None) -> None:
-        super().__init__(problem)
-        self.key = key
-        self.problem = problem
-        self.mark = mark
 
 
 def _line(mark: Any) -> str:
@@ -75,7 +65,7 @@ class _Loader(yaml.SafeLoader):
         try:
             if self._depth > MAX_DEPTH:
                 event = self.peek_event()  # type: ignore[no-untyped-call]
-                raise _Rejected("", f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+                raise YamlRejected("", f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
             node: Node = super().compose_node(parent, index)  # type: ignore[no-untyped-call,assignment]
             return node
         finally:
@@ -95,14 +85,14 @@ class _Loader(yaml.SafeLoader):
             count += 1
             self.lines.setdefault(path, node.start_mark.line + 1)
             if count > MAX_VALUES:
-                raise _Rejected(path, f"expands to more than {MAX_VALUES:,} values (YAML aliases?)", node.start_mark)
+                raise YamlRejected(path, f"expands to more than {MAX_VALUES:,} values (YAML aliases?)", node.start_mark)
             if depth > MAX_DEPTH:
-                raise _Rejected(path, f"nested more than {MAX_DEPTH} levels deep (after expanding aliases)",
+                raise YamlRejected(path, f"nested more than {MAX_DEPTH} levels deep (after expanding aliases)",
                                 node.start_mark)
             if isinstance(node, ScalarNode):
                 continue
             if id(node) in open_nodes:
-                raise _Rejected(path, "a YAML alias refers to a collection that contains it", node.start_mark)
+                raise YamlRejected(path, "a YAML alias refers to a collection that contains it", node.start_mark)
             if id(node) not in self._seen:
                 self._seen.add(id(node))
                 if isinstance(node, MappingNode):
@@ -131,9 +121,9 @@ class _Loader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True) if isinstance(key_node, ScalarNode) else None  # type: ignore[no-untyped-call]
             if not isinstance(key, str):
                 shown = key_node.value if isinstance(key_node, ScalarNode) else "a collection"
-                raise _Rejected(path, f"key {shown} is not text (quote it)", key_node.start_mark)
+                raise YamlRejected(path, f"key {shown} is not text (quote it)", key_node.start_mark)
             if key in first:
-                raise _Rejected(
+                raise YamlRejected(
                     _join(path, key),
                     f"duplicate key ({_line(key_node.start_mark)}; first on {_line(first[key].start_mark)})",
                 )
@@ -187,7 +177,7 @@ def read_yaml_with_lines(path: Path) -> tuple[Any, dict[str, int]]:
             return None, {}
         loader.inspect(node)
         return loader.construct_document(node), loader.lines
-    except _Rejected as exc:
+    except YamlRejected as exc:
         where = f" ({_line(exc.mark)})" if exc.mark is not None else ""
         raise ConfigError(shown, exc.key, f"{exc.problem}{where}") from None
     except yaml.YAMLError as exc:

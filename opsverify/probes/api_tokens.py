@@ -27,8 +27,8 @@ from typing import Any
 
 from opsverify.config.api_tokens import ApiTokenTarget
 from opsverify.engine import ProbeContext
-from opsverify.errors import UnexpectedResponse
-from opsverify.jsonpath import JsonPathError, lookup
+from opsverify.errors import JsonPathError, UnexpectedResponse
+from opsverify.jsonpath import lookup
 from opsverify.probes.webapi import WebApi, where
 
 @dataclass

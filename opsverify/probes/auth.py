@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from opsverify.config.auth import AdminPath, AuthTarget, RetiredApiKey
 from opsverify.config.secrets import SecretRef
 from opsverify.engine import ProbeContext
-from opsverify.errors import CouldNotVerify
+from opsverify.errors import CouldNotVerify, LoginFailed, RevocationUntestable
 from opsverify.lazy import lazy_module
 from opsverify.net.http import HttpAnswer
 from opsverify.probes.api_client import Endpoint, call, client, snippet
@@ -33,19 +33,6 @@ else:
     jwt = lazy_module("jwt")
 
 PRIVATE_JWK_FIELDS = ("d", "p", "q", "dp", "dq", "qi", "k")
-
-
-class LoginFailed(CouldNotVerify):
-    """The synthetic client could not log in, so nothing behind the login can be verified."""
-
-    remedy = ("check the synthetic client's credentials and that its account is enabled: the login "
-              "check of this target says what the login endpoint answered")
-
-
-class RevocationUntestable(CouldNotVerify):
-    """A precondition of the revocation test failed (fresh token refused, admin token refused)."""
-
-    remedy = "check the credentials the revocation test logs in and revokes with (client and admin)"
 
 
 # -- facts ----------------------------------------------------------------------------------------

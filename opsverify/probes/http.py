@@ -25,8 +25,8 @@ from typing import Any
 
 from opsverify.config.http import HttpTarget
 from opsverify.engine import ProbeContext
-from opsverify.errors import UnexpectedResponse
-from opsverify.jsonpath import JsonPathError, lookup
+from opsverify.errors import JsonPathError, UnexpectedResponse
+from opsverify.jsonpath import lookup
 from opsverify.net.http import MAX_BODY, request, reveal_headers
 from opsverify.net.sampling import LatencyReading, Timed, sample_latency
 from opsverify.net.tls import TlsSettings

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsverify.config.object_storage import BackupPrefix, ObjectStorageTarget
 from opsverify.engine import ProbeContext
-from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
+from opsverify.errors import BucketMissing, CouldNotVerify, ProbeTimeout, StorageDenied, UnexpectedResponse, Unreachable
 from opsverify.lazy import lazy_module
 from opsverify.net.tls import base_dir
 
@@ -43,14 +43,6 @@ else:
 
 MAX_LISTED = 100_000
 BUCKET_PROBE = "object_storage_bucket"
-
-
-class BucketMissing(CouldNotVerify):
-    """The bucket does not exist: its configuration and objects cannot be read."""
-
-
-class StorageDenied(CouldNotVerify):
-    """The checker's credentials were refused for a call a check needs."""
 
 
 @dataclass

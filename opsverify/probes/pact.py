@@ -28,20 +28,12 @@ from typing import Any
 
 from opsverify.config.pact import CanIDeploy, PactTarget
 from opsverify.engine import ProbeContext
-from opsverify.errors import CouldNotVerify, UnexpectedResponse
+from opsverify.errors import BrokerDenied, CouldNotVerify, UnexpectedResponse, VersionUnknown
 from opsverify.net.sampling import LatencyReading
 from opsverify.probes.webapi import Answer, WebApi
 
 HEARTBEAT = "/diagnostic/status/heartbeat"
 MATRIX = "/matrix"
-
-
-class BrokerDenied(CouldNotVerify):
-    """The broker refused the checker's credentials (401/403): nothing behind them can be read."""
-
-
-class VersionUnknown(CouldNotVerify):
-    """The version to ask about is not known (its environment variable is not set)."""
 
 
 @dataclass

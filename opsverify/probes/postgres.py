@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsverify.config.datastores import PostgresTarget
 from opsverify.engine import ProbeContext
-from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
+from opsverify.errors import CouldNotVerify, PostgresLoginRejected, ProbeTimeout, UnexpectedResponse, Unreachable
 from opsverify.lazy import lazy_module
 from opsverify.net.tls import base_dir, key_file, resolve
 
@@ -57,13 +57,6 @@ else:
     sql = lazy_module("psycopg.sql")
 
 APPLICATION_NAME = "opsverify"
-
-
-class PostgresLoginRejected(CouldNotVerify):
-    """The server refused the target's login, so a probe that reads tables could not look."""
-
-    remedy = ("check the checker's database user, password reference and pg_hba rule for this address "
-              "(the login check of this target says what the server answered)")
 
 
 # -- facts -----------------------------------------------------------------------------------------

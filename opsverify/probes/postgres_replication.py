@@ -28,7 +28,8 @@ from typing import Any
 
 from opsverify.config.datastores import PostgresTarget
 from opsverify.engine import ProbeContext
-from opsverify.probes.postgres import PostgresLoginRejected, _close, _connect, _query_error
+from opsverify.errors import PostgresLoginRejected
+from opsverify.probes.postgres import _close, _connect, _query_error
 
 QUERY = """
 SELECT pg_is_in_recovery(),

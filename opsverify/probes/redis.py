@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from opsverify.config.datastores import RedisKeys, RedisTarget
 from opsverify.config.secrets import SecretRef
 from opsverify.engine import ProbeContext
-from opsverify.errors import ClientCertUnusable, CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
+from opsverify.errors import ClientCertUnusable, CouldNotVerify, ProbeTimeout, RedisAuthRejected, UnexpectedResponse, Unreachable
 from opsverify.lazy import lazy_module
 from opsverify.net.tls import base_dir, resolve
 
@@ -55,10 +55,6 @@ else:
 
 NO_PASSWORD_CONFIGURED = "without any password configured"
 SCAN_BUDGET = 0.6  # share of the timeout key sampling may use; the rest is for connect and close
-
-
-class RedisAuthRejected(CouldNotVerify):
-    """The server refused the target's credentials, so a probe that reads data could not look."""
 
 
 # -- facts -----------------------------------------------------------------------------------------

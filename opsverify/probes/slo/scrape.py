@@ -1,19 +1,5 @@
-"""SLO probes: PromQL against a Prometheus HTTP API, or two direct scrapes of a ``/metrics`` endpoint.
-
-Every SLO probe returns an :class:`SloReading`: the number the SLO is judged on (in the unit the
-threshold is written in: ms, %, /s), and what produced it (the PromQL query, or the metric and
-labels of the scrape), so a failure message shows query, value and threshold.
-
-What is an *error* (the check could not see the number), never a pass:
-
-* the query returns no series, or only NaN (no samples in the window, 0/0);
-* Prometheus rejects the query (its own parse/execution message is passed on);
-* Prometheus or the ``/metrics`` endpoint is unreachable or does not answer like one.
-
-Example::
-
-    reading = await prometheus_latency(ctx)     # ctx.target: PrometheusTarget, ctx.key.item: "jobs-list"
-    reading.value, reading.unit, reading.query  # 212.5, "ms", "histogram_quantile(0.95, ...)"
+"""SLO probes against a metrics endpoint scraped twice: the Prometheus exposition parsed, and each
+kind of SLO computed from the increase of its counters and histograms between the two scrapes.
 """
 
 from __future__ import annotations
@@ -22,304 +8,23 @@ import asyncio
 import math
 import re
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from opsverify.config.slo import (
     MetricsTarget,
-    PromCache,
-    PromErrorRate,
-    PrometheusTarget,
-    PromGauge,
-    PromLatency,
-    PromQuery,
-    PromRateLimit,
     ScrapeCache,
     ScrapeCounter,
     ScrapeErrorRate,
     ScrapeGauge,
     ScrapeLatency,
     ScrapeRateLimit,
-    SloTarget,
-    join_selectors,
 )
 from opsverify.engine import ProbeContext
 from opsverify.errors import UnexpectedResponse
-from opsverify.net.http import HttpAnswer, request, reveal_headers
-from opsverify.net.tls import TlsSettings
-
-Direction = Literal["at_most", "at_least"]
-MAX_BODY = 16 * 1024 * 1024
-MARGIN_S = 0.15  # a probe ends this much before the engine's backstop, so its own message wins
-
-
-@dataclass
-class SloReading:
-    """One SLO's number and where it came from.
-
-    ``value`` is in ``unit`` (ms, %, /s or the query's own unit). When a query returns several
-    series, ``value`` is the worst one's and ``labels`` name it.
-    """
-
-    what: str
-    query: str
-    value: float
-    unit: str
-    direction: Direction
-    source: str
-    series: int = 1
-    labels: dict[str, str] = field(default_factory=dict)
-    nan_series: list[str] = field(default_factory=list)
-    detail: str = ""
-
-    @property
-    def subject(self) -> str:
-        """How the number is named in messages: what, the query, and which series."""
-        text = f"{self.what} [{self.query}]"
-        if self.series > 1:
-            text += f" (worst of {self.series} series: {_labels(self.labels, '{}')})"
-        if self.detail:
-            text += f" ({self.detail})"
-        return text
-
-
-# -- HTTP ---------------------------------------------------------------------------------------------
-def _where(url: str) -> str:
-    return urlsplit(url).netloc or url
-
-
-def _short(text: str, limit: int = 160) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-async def _get(
-    ctx: ProbeContext[Any],
-    target: SloTarget,
-    url: str,
-    *,
-    params: dict[str, str] | None = None,
-    accept: str = "application/json",
-) -> HttpAnswer:
-    """One GET through the network layer, within the probe's deadline (less a margin)."""
-    headers = {"accept": accept, **reveal_headers(target.request_headers)}
-    return await request(ctx, "GET", url, tls=TlsSettings.of(target, ctx.env), headers=headers, params=params,
-                         what=ctx.phase, max_body=MAX_BODY)
-
-
-# -- Prometheus ---------------------------------------------------------------------------------------
-@dataclass
-class PrometheusApi:
-    """Whether the Prometheus HTTP API answers an instant query (``vector(1)``)."""
-
-    url: str
-    ok: bool
-    detail: str
-    latency_ms: float
-
-
-@dataclass
-class Series:
-    """One series of an instant-query answer."""
-
-    labels: dict[str, str]
-    value: float
-
-
-async def _query(
-    ctx: ProbeContext[Any], target: PrometheusTarget, promql: str
-) -> list[Series]:
-    """Run an instant query; return its series (a scalar answer is one series without labels)."""
-    url = target.url.rstrip("/") + "/api/v1/query"
-    response = await _get(ctx, target, url, params={"query": promql})
-    body = response.json_or_none()
-    where = _where(target.url)
-    if not isinstance(body, dict) or "status" not in body:
-        raise UnexpectedResponse(
-            f"{where} answered HTTP {response.status} instead of a Prometheus query result "
-            f"({_short(response.text, 100)!r})"
-        )
-    if body.get("status") != "success":
-        kind = body.get("errorType", "error")
-        message = str(body.get("error", "")).removeprefix('invalid parameter "query": ')
-        raise UnexpectedResponse(f"Prometheus rejected the query ({kind}: {_short(message, 240)}): {promql}")
-    data: dict[str, Any] = body.get("data") or {}
-    kind = data.get("resultType")
-    result: Any = data.get("result")
-    try:
-        if kind == "vector":
-            return [Series(dict(r.get("metric", {})), float(r["value"][1])) for r in result]
-        if kind == "scalar":
-            return [Series({}, float(result[1]))]
-    except (KeyError, IndexError, TypeError, ValueError):
-        raise UnexpectedResponse(f"{where} answered the query in an unreadable shape: {promql}") from None
-    raise UnexpectedResponse(
-        f"the query returns a {kind or 'unknown'} result, not an instant vector or scalar: {promql}"
-    )
-
-
-async def prometheus_api(ctx: ProbeContext[Any]) -> PrometheusApi:
-    """Does the API answer an instant query? Failing answers (401, 503, not Prometheus) are data."""
-    target: PrometheusTarget = ctx.target
-    ctx.phase = f"query vector(1) at {_where(target.url)}"
-    started = time.monotonic()
-    try:
-        series = await _query(ctx, target, "vector(1)")
-        ok, detail = [s.value for s in series] == [1.0], ""
-        if not ok:
-            detail = "vector(1) did not return 1"
-    except UnexpectedResponse as exc:
-        ok, detail = False, str(exc)
-    return PrometheusApi(target.url, ok, detail, (time.monotonic() - started) * 1000)
-
-
-async def _prom_reading(
-    ctx: ProbeContext[Any],
-    *,
-    what: str,
-    promql: str,
-    scale: float,
-    unit: str,
-    direction: Direction,
-) -> SloReading:
-    target: PrometheusTarget = ctx.target
-    ctx.phase = f"waiting for {_where(target.url)} to answer"
-    api: PrometheusApi = await ctx.depend("prometheus_api")
-    if not api.ok:
-        raise UnexpectedResponse(f"Prometheus at {target.url} does not answer queries: {api.detail}")
-    ctx.phase = f"query {promql}"
-    series = await _query(ctx, target, promql)
-    if not series:
-        raise UnexpectedResponse(f"query returned no series: {promql}")
-    numbers = [s for s in series if not math.isnan(s.value)]
-    nan = [_labels(s.labels, "{}") for s in series if math.isnan(s.value)]
-    if not numbers:
-        raise UnexpectedResponse(f"query returned NaN (no samples in the window, or 0/0): {promql}")
-    pick: Callable[[Iterable[Series]], Series] = (
-        (lambda xs: max(xs, key=lambda s: s.value)) if direction == "at_most"
-        else (lambda xs: min(xs, key=lambda s: s.value))
-    )
-    worst = pick(numbers)
-    return SloReading(
-        what=what, query=promql, value=worst.value * scale, unit=unit, direction=direction,
-        source=target.url, series=len(series), labels=worst.labels, nan_series=nan,
-    )
-
-
-def _entry(ctx: ProbeContext[Any], field_name: str) -> Any:
-    """The SLO entry this per-item probe is for, looked up in its own list (names repeat across lists)."""
-    for entry in getattr(ctx.target, field_name):
-        if entry.name == ctx.key.item:
-            return entry
-    raise UnexpectedResponse(f"no {field_name} entry named {ctx.key.item!r}")
-
-
-def latency_query(target: PrometheusTarget, entry: PromLatency) -> str:
-    matchers, window = target.scope(entry)
-    return (
-        f"histogram_quantile({entry.quantile:g}, sum by (le) "
-        f"(rate({entry.histogram}_bucket{join_selectors(matchers)}[{window}])))"
-    )
-
-
-def status_ratio_query(target: PrometheusTarget, entry: PromErrorRate | PromRateLimit) -> str:
-    matchers, window = target.scope(entry)
-    picked = join_selectors(matchers, f'{entry.status_label}=~"{entry.status}"')
-    every = join_selectors(matchers)
-    return (
-        f"(sum(rate({entry.counter}{picked}[{window}])) or vector(0)) "
-        f"/ sum(rate({entry.counter}{every}[{window}]))"
-    )
-
-
-def cache_query(target: PrometheusTarget, entry: PromCache) -> str:
-    matchers, window = target.scope(entry)
-    scope = join_selectors(matchers)
-    hits = f"(sum(rate({entry.hits}{scope}[{window}])) or vector(0))"
-    misses = f"(sum(rate({entry.misses}{scope}[{window}])) or vector(0))"
-    return f"{hits} / ({hits} + {misses})"
-
-
-def gauge_query(target: PrometheusTarget, entry: PromGauge) -> str:
-    matchers, _ = target.scope(entry)
-    return f"{entry.aggregate}({entry.metric}{join_selectors(matchers)})"
-
-
-async def prometheus_latency(ctx: ProbeContext[Any]) -> SloReading:
-    entry: PromLatency = _entry(ctx, "latency")
-    return await _prom_reading(
-        ctx, what=entry.label, promql=latency_query(ctx.target, entry), scale=1000, unit="ms",
-        direction="at_most",
-    )
-
-
-async def prometheus_error_rate(ctx: ProbeContext[Any]) -> SloReading:
-    entry: PromErrorRate = _entry(ctx, "error_rate")
-    return await _prom_reading(
-        ctx, what="error rate", promql=status_ratio_query(ctx.target, entry), scale=100, unit="%",
-        direction="at_most",
-    )
-
-
-async def prometheus_rate_limit_block_rate(ctx: ProbeContext[Any]) -> SloReading:
-    entry: PromRateLimit = _entry(ctx, "rate_limit_block_rate")
-    return await _prom_reading(
-        ctx, what="rate-limit block rate", promql=status_ratio_query(ctx.target, entry), scale=100,
-        unit="%", direction="at_most",
-    )
-
-
-async def prometheus_cache_hit_ratio(ctx: ProbeContext[Any]) -> SloReading:
-    entry: PromCache = _entry(ctx, "cache_hit_ratio")
-    return await _prom_reading(
-        ctx, what="cache hit ratio", promql=cache_query(ctx.target, entry), scale=100, unit="%",
-        direction="at_least",
-    )
-
-
-async def prometheus_gauge(ctx: ProbeContext[Any]) -> SloReading:
-    entry: PromGauge = _entry(ctx, "gauges")
-    return await _prom_reading(
-        ctx, what=entry.metric, promql=gauge_query(ctx.target, entry), scale=1, unit="",
-        direction="at_most",
-    )
-
-
-async def prometheus_query(ctx: ProbeContext[Any]) -> SloReading:
-    entry: PromQuery = _entry(ctx, "queries")
-    return await _prom_reading(
-        ctx, what=entry.description or entry.name, promql=entry.query, scale=1, unit=entry.unit,
-        direction=entry.direction,
-    )
-
-
-@dataclass
-class TargetsUp:
-    """The ``up`` series matching ``up_selector``: how many, and which are down."""
-
-    query: str
-    total: int
-    down: list[str]
-
-
-async def prometheus_targets_up(ctx: ProbeContext[Any]) -> TargetsUp:
-    target: PrometheusTarget = ctx.target
-    promql = f"up{join_selectors(target.up_selector)}"
-    api: PrometheusApi = await ctx.depend("prometheus_api")
-    if not api.ok:
-        raise UnexpectedResponse(f"Prometheus at {target.url} does not answer queries: {api.detail}")
-    ctx.phase = f"query {promql}"
-    series = await _query(ctx, target, promql)
-    if not series:
-        raise UnexpectedResponse(f"query returned no series: {promql} (no scrape target matches)")
-    down = sorted(
-        s.labels.get("instance") or _labels(s.labels, "{}") for s in series if math.isnan(s.value) or s.value < 1
-    )
-    return TargetsUp(promql, len(series), down)
+from opsverify.probes.slo.reading import _entry, _get, _labels, _short, _where, MARGIN_S, SloReading
 
 
 # -- direct scrape ------------------------------------------------------------------------------------
@@ -409,13 +114,6 @@ def _unreadable(status: int, text: str) -> str | None:
     if not text.strip():
         return "an empty body"
     return None
-
-
-def _labels(labels: dict[str, str], empty: str = "") -> str:
-    """``{a="1", b="2"}`` (``empty`` when there are no labels)."""
-    if not labels:
-        return empty
-    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
 
 def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
