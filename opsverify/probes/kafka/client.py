@@ -51,6 +51,7 @@ class KafkaAdmin:
     def __init__(self, config: dict[str, Any]) -> None:
         self._errors: list[KafkaError] = []
         self._lock = threading.Lock()
+        self._config = config  # holds revealed credentials: never printed
         try:
             self.client = ck_admin.AdminClient({**config, "error_cb": self._on_error})  # type: ignore[dict-item]
         except ck.KafkaException as exc:
@@ -60,6 +61,10 @@ class KafkaAdmin:
         with self._lock:
             self._errors.append(error)
             del self._errors[:-50]
+
+    def fresh(self) -> KafkaAdmin:
+        """A new client of the same config, for one request: it starts again from the bootstrap."""
+        return KafkaAdmin(self._config)
 
     def mark(self) -> int:
         with self._lock:
@@ -173,6 +178,17 @@ def _kafka_text(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:240] or type(exc).__name__
 
 
+def only_learned_brokers_failed(errors: list[KafkaError]) -> bool:
+    """Whether connections failed, all of them to brokers learned from metadata (none to a bootstrap).
+
+    librdkafka drops its bootstrap brokers once the first metadata named the cluster's own; when
+    those advertised addresses refuse, the client is left with no broker although the bootstrap
+    address answers.
+    """
+    transport = [e for e in errors if e.code() in _connection_codes()]
+    return bool(transport) and all(_LEARNED_BROKER.match(e.str()) for e in transport)
+
+
 def _fatal_cause(errors: list[KafkaError]) -> str | None:
     """The reason no broker will answer, when the ``error_cb`` reports one."""
     if not any(e.code() in _fatal_codes() for e in errors):
@@ -186,9 +202,9 @@ def _fatal_cause(errors: list[KafkaError]) -> str | None:
         if found:
             return f"{label}: {_clean(found[-1].str())}"
     transport = [e for e in errors if e.code() in _connection_codes()]
-    if transport and all(_LEARNED_BROKER.match(e.str()) for e in transport):
-        # Only brokers the metadata advertised refused: the bootstrap answered (that is how they
-        # were learned). librdkafka re-bootstraps; the metadata probe reports the refusals itself.
+    if only_learned_brokers_failed(errors):
+        # the bootstrap answered (that is how the failing brokers were learned): the metadata
+        # probe asks again and reports the refusals itself
         return None
     if transport:
         text = _clean(transport[-1].str())

@@ -12,7 +12,18 @@ from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, UnexpectedResponse, Unreachable
 from opsverify.lazy import lazy_module
 from opsverify.probes.kafka_listeners import refused_brokers
-from opsverify.probes.kafka.client import _admin, _clean, _fatal_cause, _kafka_error, _kafka_text, _raise_if_timeout, Budget, KafkaAdmin, MARGIN_S
+from opsverify.probes.kafka.client import (
+    MARGIN_S,
+    Budget,
+    KafkaAdmin,
+    _admin,
+    _clean,
+    _fatal_cause,
+    _kafka_error,
+    _kafka_text,
+    _raise_if_timeout,
+    only_learned_brokers_failed,
+)
 from opsverify.probes.kafka.facts import KafkaMetadata, KafkaPartition, KafkaTopicConfigs, KafkaTopicInfo
 
 if TYPE_CHECKING:
@@ -56,9 +67,19 @@ def _metadata_sync(admin: KafkaAdmin, budget: Budget) -> KafkaMetadata:
             break
         except ck.KafkaException as exc:
             last = exc
-            fatal = _fatal_cause(admin.errors_since(mark))
+            errors = admin.errors_since(mark)
+            fatal = _fatal_cause(errors)
             if fatal is not None:
                 raise Unreachable(f"cannot reach Kafka at {budget.where}: {fatal}") from None
+            if only_learned_brokers_failed(errors):
+                # the shared client lost its bootstrap to brokers that refuse: a new client's first
+                # request goes to the bootstrap again
+                try:
+                    meta = admin.fresh().client.list_topics(timeout=budget.left("the metadata request"))
+                    break
+                except ck.KafkaException as again:
+                    last = again
+                    continue
             error = _kafka_error(exc)
             if error is not None and error.code() not in (ck.KafkaError._TRANSPORT, ck.KafkaError._TIMED_OUT):
                 raise UnexpectedResponse(
