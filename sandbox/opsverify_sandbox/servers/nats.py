@@ -110,6 +110,7 @@ import nkeys
 
 from opsverify.errors import SandboxError
 from opsverify_sandbox.files import write_private
+from opsverify_sandbox.pki import CertificateAuthority
 from opsverify_sandbox.process import ManagedProcess, ServerProcess, free_port
 from opsverify_sandbox.tools import find_tool
 
@@ -460,79 +461,13 @@ class TlsFiles:
 
 
 def make_tls_files(directory: Path, *, valid_days: int = 2) -> TlsFiles:
-    """Generate a CA and a server cert (SAN ``IP:127.0.0.1``, ``DNS:localhost``) signed by it."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    directory.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _ca_certificate(ca_key, valid_days)
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = _server_certificate(key, ca_key, ca_cert, valid_days)
+    """Generate a CA and a server cert (SAN ``DNS:localhost``, ``IP:127.0.0.1``) signed by it."""
+    ca = CertificateAuthority.create("opsverify test CA", days=valid_days)
+    leaf = ca.issue(["localhost", HOST], days=valid_days, not_before_days=1)
     files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
-    files.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    files.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    write_private(files.server_key, key_pem)
+    ca.write(files.ca_cert)
+    leaf.write(files.server_cert, files.server_key)
     return files
-
-
-def _validity(builder: Any, valid_days: int) -> Any:
-    now = dt.datetime.now(dt.UTC)
-    return builder.not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(
-        now + dt.timedelta(days=valid_days)
-    )
-
-
-def _ca_certificate(ca_key: Any, valid_days: int) -> Any:
-    """A self-signed CA certificate (keyCertSign + cRLSign, path length 0)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import NameOID
-
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "opsverify test CA")])
-    usage = x509.KeyUsage(
-        digital_signature=False, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-        encipher_only=False, decipher_only=False,
-    )  # fmt: skip
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(usage, critical=True)
-    )
-    return _validity(builder, valid_days).sign(ca_key, hashes.SHA256())
-
-
-def _server_certificate(key: Any, ca_key: Any, ca_cert: Any, valid_days: int) -> Any:
-    """A serverAuth certificate for ``127.0.0.1`` and ``localhost`` signed by the CA."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    san = x509.SubjectAlternativeName(
-        [x509.IPAddress(ipaddress.ip_address(HOST)), x509.DNSName("localhost")]
-    )
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .add_extension(san, critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-    )
-    return _validity(builder, valid_days).sign(ca_key, hashes.SHA256())
 
 
 # ---------------------------------------------------------------------------------------------
