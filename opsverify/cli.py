@@ -8,6 +8,10 @@
     opsverify status --history PATH --out DIR         the status page (static HTML) from the history
     opsverify sandbox up|down|status                  real local services on loopback (--env local)
 
+Subcommands come from :mod:`opsverify.commands` and from the ``opsverify.commands`` entry points
+of other installed distributions (``opsverify sandbox`` is ``opsverify-sandbox``'s). A command whose
+distribution is not installed says how to install it.
+
 Checks themselves run with pytest: ``pytest -m smoke --env staging``.
 Exit codes: 0 ok, 1 the command failed (message on stderr), 2 usage error; the gate documents its
 own. A reader that closes the pipe early (``opsverify gate ... | head``) ends the command quietly
@@ -19,7 +23,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 
 from opsverify import __version__
 from opsverify.errors import OpsverifyError
@@ -27,6 +33,15 @@ from opsverify.errors import OpsverifyError
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
 EXIT_BROKEN_PIPE = 141
+EXIT_USAGE = 2
+#: the entry-point group other distributions register their subcommands in (a module that calls
+#: :func:`command` when imported)
+ENTRY_POINT_GROUP = "opsverify.commands"
+#: subcommands shipped by another distribution: name -> (distribution, what it does, how to install it)
+ELSEWHERE = {
+    "sandbox": ("opsverify-sandbox", "real local services on loopback (--env local)",
+                "pip install -e sandbox (in an opsverify checkout; scripts/bootstrap.sh does it)"),
+}
 
 
 def command(name: str) -> Callable[[Callable[[argparse.ArgumentParser], None]], Callable[[Command], Command]]:
@@ -46,8 +61,10 @@ def command(name: str) -> Callable[[Callable[[argparse.ArgumentParser], None]], 
     return with_parser
 
 
-def _load_commands() -> None:
-    """Import every module of :mod:`opsverify.commands` (each registers its subcommand)."""
+def _load_commands(plugins: Iterable[EntryPoint] | None = None) -> None:
+    """Register every subcommand: the modules of :mod:`opsverify.commands`, then each entry point of
+    :data:`ENTRY_POINT_GROUP` (``plugins``; default: those of the installed distributions), then a
+    stand-in for each command of :data:`ELSEWHERE` no installed distribution gave."""
     import importlib
     import pkgutil
 
@@ -55,11 +72,45 @@ def _load_commands() -> None:
 
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"opsverify.commands.{info.name}")
+    for plugin in entry_points(group=ENTRY_POINT_GROUP) if plugins is None else plugins:
+        plugin.load()
+    for name, (distribution, summary, install) in ELSEWHERE.items():
+        if name not in COMMANDS:
+            _register_missing(name, distribution, summary, install)
+
+
+def _register_missing(name: str, distribution: str, summary: str, install: str) -> None:
+    """A subcommand whose distribution is not installed: any use says, in one line, how to install it."""
+
+    def configure(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    def run(args: argparse.Namespace) -> int:
+        print(f"opsverify {name}: the {distribution} distribution is not installed: {install}", file=sys.stderr)
+        return 1
+
+    run.__doc__ = summary
+    COMMANDS[name] = (configure, run)
+
+
+def project_root(given: Path, needs: str, command_name: str) -> Path | None:
+    """The project directory ``given`` (``--root``, default the working directory), resolved.
+
+    Prints a one-line usage error and returns ``None`` when it has no ``needs`` directory (as when the
+    command runs outside a project): the caller then exits with :data:`EXIT_USAGE`.
+    """
+    root = given.resolve()
+    if not (root / needs).is_dir():
+        print(f"opsverify {command_name}: {root} has no {needs}/ directory: run it in an opsverify project "
+              f"or give --root DIR", file=sys.stderr)
+        return None
+    return root
 
 
 def summary_of(run: Command) -> str:
-    """One line saying what a subcommand does, from its module's docstring."""
-    doc = (sys.modules[run.__module__].__doc__ or "").strip()
+    """One line saying what a subcommand does, from its module's docstring (a stand-in's own)."""
+    source = run if run.__module__ == __name__ else sys.modules[run.__module__]
+    doc = (source.__doc__ or "").strip()
     line = doc.splitlines()[0] if doc else ""
     if "``: " in line:
         line = line.split("``: ", 1)[1]
@@ -93,9 +144,9 @@ def _quiet_stdout() -> None:
         pass
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``opsverify`` console script."""
-    _load_commands()
+def main(argv: list[str] | None = None, plugins: Iterable[EntryPoint] | None = None) -> int:
+    """Entry point of the ``opsverify`` console script (``plugins``: see :func:`_load_commands`)."""
+    _load_commands(plugins)
     parser = argparse.ArgumentParser(
         prog="opsverify", description="The tools around a run of the opsverify checks.",
         epilog="Checks run with pytest: pytest -m smoke --env staging",

@@ -113,9 +113,9 @@ def reports_dir(config: pytest.Config) -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    from opsverify.sandbox.manager import state_dir
+    from opsverify.local_state import export_sandbox_dir
 
-    os.environ.setdefault("OPSVERIFY_SANDBOX_DIR", str(state_dir()))
+    export_sandbox_dir(config.rootpath)
     if _wants_checks(config) and not config.getoption("no_reports") and not config.option.collectonly \
             and not _is_worker(config):
         # a run that stops here (a bad environment file) must not leave an earlier run's evidence behind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import uuid
@@ -12,9 +13,16 @@ from typing import Any
 
 import pytest
 
-from opsverify.sandbox.pki import CertificateAuthority
-from opsverify.sandbox.process import ManagedProcess, free_port
+from opsverify import local_state
+from opsverify_sandbox.pki import CertificateAuthority
+from opsverify_sandbox.process import ManagedProcess, free_port
 from tests.harness import ROOT, SuiteRun, run_checks
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The server binaries are the project's (pytest's rootdir's ``.opsverify/tools``) whatever
+    directory a test's processes run in: ``$OPSVERIFY_TOOLS`` is set to them unless it is set."""
+    os.environ.setdefault(local_state.TOOLS_DIR_VARIABLE, str(local_state.tools_dir(config.rootpath)))
 
 
 @pytest.fixture
@@ -73,7 +81,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServers]:
     http = free_port()
     https = {name: free_port() for name in certs}
     blackhole, closed = free_port(), free_port()
-    argv = [sys.executable, "-m", "opsverify.sandbox.demo", "--http", str(http), "--blackhole", str(blackhole)]
+    argv = [sys.executable, "-m", "opsverify_sandbox.demo", "--http", str(http), "--blackhole", str(blackhole)]
     for name, issued in certs.items():
         cert, key = issued.write(tmp / f"{name}.pem", tmp / f"{name}.key")
         argv += ["--https", f"{https[name]}:{cert}:{key}" + (":TLSv1.2" if name == "tls12" else "")]

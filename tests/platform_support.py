@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from opsverify.sandbox.pki import CertificateAuthority
-from opsverify.sandbox.platform_demo import PlatformDemo, start_platform_demo
-from opsverify.sandbox.process import free_port
+from opsverify_sandbox.pki import CertificateAuthority
+from opsverify_sandbox.platform_demo import PlatformDemo, start_platform_demo
+from opsverify_sandbox.process import free_port
 
 
 @dataclass

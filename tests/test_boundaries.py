@@ -19,7 +19,7 @@ import pytest
 from opsverify.config.thresholds import Threshold
 from opsverify.expect import CheckNotes, Expect
 from opsverify.errors import CheckFailed
-from opsverify.sandbox.servers.redis import RedisServer, start_redis
+from opsverify_sandbox.servers.redis import RedisServer, start_redis
 from tests.harness import SuiteRun, run_checks
 from tests.platform_support import Demo, start_demo
 

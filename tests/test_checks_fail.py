@@ -27,9 +27,9 @@ import pytest
 from opsverify.config.kafka import KafkaTarget
 from opsverify.engine import Engine, ProbeKey, ProbeRequest
 from opsverify.probes.kafka import topics as kafka_topics
-from opsverify.sandbox.process import free_port
-from opsverify.sandbox.servers.kafka import start_kafka
-from opsverify.sandbox.servers.vault import VaultServer, start_vault_raft
+from opsverify_sandbox.process import free_port
+from opsverify_sandbox.servers.kafka import start_kafka
+from opsverify_sandbox.servers.vault import VaultServer, start_vault_raft
 from tests.harness import run_checks
 from tests.platform_support import Demo, start_demo
 

@@ -1,6 +1,6 @@
 """Self-tests of checks/test_contracts.py against the Pact Broker EMULATOR (no real broker can run here).
 
-The emulator (opsverify/sandbox/servers/pact_broker.py) serves pact_broker's JSON shapes; the real
+The emulator (sandbox/opsverify_sandbox/servers/pact_broker.py) serves pact_broker's JSON shapes; the real
 Pact broker client agrees with its verdicts (tests/servers/test_pact_broker_emulator.py). Faults:
 a failed and a missing verification, an unknown version, a slow and a failing heartbeat, a wrong
 broker token, an unset version variable, an unknown environment, a closed port.
@@ -18,8 +18,8 @@ import pytest
 
 from opsverify.config.model import load_environment
 from opsverify.errors import ConfigError
-from opsverify.sandbox.process import ManagedProcess, free_port
-from opsverify.sandbox.servers.pact_broker import start_pact_broker
+from opsverify_sandbox.process import ManagedProcess, free_port
+from opsverify_sandbox.servers.pact_broker import start_pact_broker
 from tests.harness import SuiteRun, run_checks
 
 CHECKS = ["checks/test_contracts.py"]

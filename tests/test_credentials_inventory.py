@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from opsverify.sandbox.process import free_port
-from opsverify.sandbox.servers.nats import NatsServer, make_jwt_trust, start_nats
-from opsverify.sandbox.servers.vault import VaultServer, start_vault_dev
+from opsverify_sandbox.process import free_port
+from opsverify_sandbox.servers.nats import NatsServer, make_jwt_trust, start_nats
+from opsverify_sandbox.servers.vault import VaultServer, start_vault_dev
 from tests.harness import ROOT, run_checks, write_env
 
 UTC = dt.UTC

@@ -34,9 +34,9 @@ from psycopg import sql
 
 from opsverify.config.model import load_environment
 from opsverify.errors import ConfigError
-from opsverify.sandbox.servers.migration_tables import create_alembic, create_flyway, create_prisma
-from opsverify.sandbox.servers.postgres import PostgresServer, start_postgres
-from opsverify.sandbox.servers.redis import RedisServer, start_redis
+from opsverify_sandbox.servers.migration_tables import create_alembic, create_flyway, create_prisma
+from opsverify_sandbox.servers.postgres import PostgresServer, start_postgres
+from opsverify_sandbox.servers.redis import RedisServer, start_redis
 from tests.harness import SuiteRun, run_checks
 
 CHECKS = ["checks/test_datastores.py"]

@@ -36,8 +36,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from opsverify.config.model import load_environment
 from opsverify.errors import ConfigError, SandboxError
-from opsverify.sandbox.process import ManagedProcess, free_port
-from opsverify.sandbox.tools import find_tool
+from opsverify_sandbox.process import ManagedProcess, free_port
+from opsverify_sandbox.tools import find_tool
 from opsverify.writers.metrics_prom import measure_name
 from tests.harness import ROOT, run_checks, write_env
 

@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 
-from opsverify.sandbox.process import free_port
-from opsverify.sandbox.servers.kubernetes import write_kubeconfig
+from opsverify_sandbox.process import free_port
+from opsverify_sandbox.servers.kubernetes import write_kubeconfig
 from tests.harness import ROOT, SuiteRun, run_checks, write_env
 
 REACH = "test_host_runs_commands"

@@ -1,7 +1,7 @@
 """Kafka checks against a real Kafka-protocol broker: healthy, and each fault they exist to catch.
 
 By default the broker is tansu (a Kafka-compatible broker, started per module on a free port by
-:mod:`opsverify.sandbox.servers.kafka`). tansu is not Apache Kafka: with
+:mod:`opsverify_sandbox.servers.kafka`). tansu is not Apache Kafka: with
 ``OPSVERIFY_TEST_KAFKA_BOOTSTRAP=host:port`` the same tests run against an existing broker instead
 (the ``kafka-apache`` GitHub workflow points it at an ``apache/kafka`` service container). Every
 topic and group name gets a per-run prefix, so a long-lived broker can be reused; the tests only
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from opsverify.sandbox.pki import CertificateAuthority
-from opsverify.sandbox.process import free_port
-from opsverify.sandbox.servers.kafka import (
+from opsverify_sandbox.pki import CertificateAuthority
+from opsverify_sandbox.process import free_port
+from opsverify_sandbox.servers.kafka import (
     admin,
     commit_offsets,
     create_topic,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from opsverify.sandbox.servers.kubernetes import KubernetesServer, start_kubernetes, write_kubeconfig, write_seed
+from opsverify_sandbox.servers.kubernetes import KubernetesServer, start_kubernetes, write_kubeconfig, write_seed
 from tests.harness import run_checks
 
 API = "test_kubernetes_api_answers"

@@ -1,6 +1,6 @@
 """Kubernetes checks against a Kubernetes API: healthy objects pass, each fault fails, no API errors.
 
-By default the API is the kmock **emulator** (:mod:`opsverify.sandbox.servers.kubernetes`), NOT a
+By default the API is the kmock **emulator** (:mod:`opsverify_sandbox.servers.kubernetes`), NOT a
 real cluster: it stores JSON objects and runs no controllers, so this module writes the pods and
 statuses that Kubernetes' controllers would have written (``EMULATED`` below). Faults no real
 cluster can be held in (a generation the controller has not observed, an HPA above its maximum, a
@@ -33,9 +33,9 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from kubernetes import client, config
 
-from opsverify.sandbox.pki import CertificateAuthority
-from opsverify.sandbox.process import free_port
-from opsverify.sandbox.servers.kubernetes import start_kubernetes, write_kubeconfig
+from opsverify_sandbox.pki import CertificateAuthority
+from opsverify_sandbox.process import free_port
+from opsverify_sandbox.servers.kubernetes import start_kubernetes, write_kubeconfig
 from tests.harness import SuiteRun, run_checks
 
 NS = "opsverify-selftest"

@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from kubernetes import client, config
 
-from opsverify.sandbox.pki import CertificateAuthority
-from opsverify.sandbox.servers.kubernetes import start_kubernetes
+from opsverify_sandbox.pki import CertificateAuthority
+from opsverify_sandbox.servers.kubernetes import start_kubernetes
 from tests.harness import SuiteRun, run_checks
 
 NS = "linkerd"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from opsverify.sandbox.process import ManagedProcess, free_port
-from opsverify.sandbox.servers.kubernetes import write_kubeconfig
+from opsverify_sandbox.process import ManagedProcess, free_port
+from opsverify_sandbox.servers.kubernetes import write_kubeconfig
 from tests.harness import SuiteRun
 
 LATENCY = "test_endpoint_answers_within_latency_budget"

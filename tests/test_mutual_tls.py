@@ -1,6 +1,6 @@
 """Mutual TLS against real servers that demand a client certificate: accepted, expiring, expired, untrusted.
 
-Certificates and keys are generated here (:mod:`opsverify.sandbox.pki`): a CA the servers trust for
+Certificates and keys are generated here (:mod:`opsverify_sandbox.pki`): a CA the servers trust for
 client certificates, and one they do not. The HTTPS server is Python's own ``ssl`` server with
 ``CERT_REQUIRED`` (:mod:`tests.payload_server`); it negotiates TLS 1.3, so a refused certificate
 arrives as the server's alert after the handshake, as it does from nginx or Envoy. The credential
@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from opsverify.sandbox.pki import CertificateAuthority
-from opsverify.sandbox.servers.nats import NatsServer, make_tls_files, start_nats, token_user
+from opsverify_sandbox.pki import CertificateAuthority
+from opsverify_sandbox.servers.nats import NatsServer, make_tls_files, start_nats, token_user
 from tests.harness import ROOT, write_env
 from tests.payload_server import PayloadServer
 

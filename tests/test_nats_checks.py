@@ -20,8 +20,8 @@ from typing import Any
 import nats
 import pytest
 
-from opsverify.sandbox.process import ManagedProcess, free_port
-from opsverify.sandbox.servers.nats import (
+from opsverify_sandbox.process import ManagedProcess, free_port
+from opsverify_sandbox.servers.nats import (
     JwtTrust,
     NatsServer,
     Permissions,
@@ -31,7 +31,7 @@ from opsverify.sandbox.servers.nats import (
     start_nats,
     token_user,
 )
-from opsverify.sandbox.tools import find_tool
+from opsverify_sandbox.tools import find_tool
 from tests.harness import SuiteRun
 
 CONNECT = "test_nats_accepts_credential"

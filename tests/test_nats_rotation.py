@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from opsverify.sandbox.servers.nats import (
+from opsverify_sandbox.servers.nats import (
     JwtTrust,
     NatsServer,
     NatsUser,

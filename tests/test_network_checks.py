@@ -10,7 +10,7 @@ import pytest
 from dnslib import QTYPE, RR, A
 from dnslib.server import BaseResolver, DNSServer
 
-from opsverify.sandbox.process import free_port
+from opsverify_sandbox.process import free_port
 
 PORT = "test_port_accepts_connections"
 RESOLVES = "test_name_resolves"

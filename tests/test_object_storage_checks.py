@@ -1,5 +1,5 @@
 """Self-tests of checks/test_object_storage.py against a real S3-compatible server: moto's standalone
-``moto_server`` (PyPI ``moto[server]``; why moto: see opsverify/sandbox/servers/s3.py), one process with a
+``moto_server`` (PyPI ``moto[server]``; why moto: see sandbox/opsverify_sandbox/servers/s3.py), one process with a
 bucket per fault: missing bucket, no lifecycle configuration, a rule with the wrong expiry, an
 abort-multipart rule too long or only under a prefix, versioning never enabled or suspended, a stale
 and an empty backup prefix, and a closed port.
@@ -19,8 +19,8 @@ import pytest
 
 from opsverify.config.model import load_environment
 from opsverify.errors import ConfigError
-from opsverify.sandbox.process import ManagedProcess, free_port
-from opsverify.sandbox.servers.s3 import lifecycle_rule, s3_client, start_moto_s3
+from opsverify_sandbox.process import ManagedProcess, free_port
+from opsverify_sandbox.servers.s3 import lifecycle_rule, s3_client, start_moto_s3
 from tests.harness import SuiteRun, run_checks
 
 CHECKS = ["checks/test_object_storage.py"]

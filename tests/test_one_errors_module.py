@@ -3,8 +3,7 @@ module, its hierarchy drawn in its docstring), so that checks, reports and reade
 error in one place.
 
 A class counts as an exception when one of its bases is a builtin exception or a class of
-:mod:`opsverify.errors`, or (transitively) another exception class of the library. ``opsverify/sandbox/``
-is leaving the library for its own distribution and is not walked.
+:mod:`opsverify.errors`, or (transitively) another exception class of the library.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from tests.harness import ROOT
 
 LIBRARY = ROOT / "opsverify"
 ERRORS = LIBRARY / "errors.py"
-NOT_LIBRARY = {LIBRARY / "sandbox"}  # moving out into its own distribution
 
 BUILTIN_EXCEPTIONS = {name for name, value in vars(builtins).items()
                       if isinstance(value, type) and issubclass(value, BaseException)}
@@ -27,8 +25,7 @@ ERRORS_CLASSES = {name for name, value in vars(opsverify.errors).items()
 
 
 def _library_files() -> list[Path]:
-    return sorted(path for path in LIBRARY.rglob("*.py")
-                  if not any(path.is_relative_to(outside) for outside in NOT_LIBRARY))
+    return sorted(LIBRARY.rglob("*.py"))
 
 
 def _base_name(base: ast.expr) -> str:

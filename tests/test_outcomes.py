@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from opsverify.sandbox.servers.vault import VaultServer, start_vault_dev
+from opsverify_sandbox.servers.vault import VaultServer, start_vault_dev
 from tests.harness import SuiteRun, run_checks
 from tests.test_gate import gate, run_staging, staging, write_policy
 

@@ -1,6 +1,6 @@
 """WebSocket, rate-limit, auth and webhook checks against the real platform demo: healthy and faulted.
 
-One demo process (``opsverify.sandbox.platform_demo``) with one listener per fault, each its own
+One demo process (``opsverify_sandbox.platform_demo``) with one listener per fault, each its own
 instance (connection count, rate-limit buckets, revocation list); secrets, CA and certificate are
 generated at run time. Nothing depends on timing: rate-limit listeners refill over a 600 s window
 (so the first 429 comes at exactly limit + 1), the healthy WebSocket budget is 5 s and the slow

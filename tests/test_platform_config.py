@@ -16,8 +16,8 @@ import pytest
 from opsverify.config.base import Safety
 from opsverify.config.model import load_environment
 from opsverify.errors import ConfigError
-from opsverify.sandbox.platform_demo import start_platform_demo
-from opsverify.sandbox.process import free_port
+from opsverify_sandbox.platform_demo import start_platform_demo
+from opsverify_sandbox.process import free_port
 
 BASE = {
     "websocket": {"name": "w", "url": "ws://127.0.0.1:1/ws"},

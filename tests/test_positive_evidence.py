@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from opsverify.sandbox.servers.kafka import commit_offsets, create_topic, produce, start_kafka
+from opsverify_sandbox.servers.kafka import commit_offsets, create_topic, produce, start_kafka
 from tests.harness import run_checks
 
 RECENT = "test_newest_backup_is_recent"

@@ -1,6 +1,6 @@
 """PostgreSQL role and replication lag against a real primary and a real streaming replica.
 
-The replica is made with ``pg_basebackup -R`` from the primary (:mod:`opsverify.sandbox.servers.postgres_replica`)
+The replica is made with ``pg_basebackup -R`` from the primary (:mod:`opsverify_sandbox.servers.postgres_replica`)
 and streams from it. Faults are real: a role mismatch (the primary where a replica is expected, and
 the reverse: what a failover leaves behind), a replica whose replay is paused while the primary
 writes (``pg_wal_replay_pause()``: WAL received but not replayed, so it falls behind), and a
@@ -18,9 +18,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from opsverify.sandbox.process import ManagedProcess
-from opsverify.sandbox.servers.postgres import PostgresServer, start_postgres
-from opsverify.sandbox.servers.postgres_replica import start_replica
+from opsverify_sandbox.process import ManagedProcess
+from opsverify_sandbox.servers.postgres import PostgresServer, start_postgres
+from opsverify_sandbox.servers.postgres_replica import start_replica
 from tests.harness import SuiteRun, run_checks
 
 ROLE = "test_postgres_has_expected_role"

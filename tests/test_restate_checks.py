@@ -1,7 +1,7 @@
 """Restate checks against real restate-server instances: healthy, and each fault they catch.
 
 restate-server phones GitHub at every start, so it only ever runs inside its own network namespace
-(``unshare -rn``, see :mod:`opsverify.sandbox.servers.restate`); the checks reach it through
+(``unshare -rn``, see :mod:`opsverify_sandbox.servers.restate`); the checks reach it through
 host-side proxies on 127.0.0.1 that forward to its unix sockets. The demo ``Greeter`` service is a
 real ``restate-sdk`` service, running in the same namespace and registered through the admin API.
 
@@ -39,8 +39,8 @@ import pytest
 
 from opsverify.config.model import load_environment
 from opsverify.errors import ConfigError
-from opsverify.sandbox.servers.restate import RestateProxy, RestateServer, start_proxy, start_restate
-from opsverify.sandbox.servers.restate_demo_service import greeting_for
+from opsverify_sandbox.servers.restate import RestateProxy, RestateServer, start_proxy, start_restate
+from opsverify_sandbox.servers.restate_demo_service import greeting_for
 from tests.harness import SuiteRun, run_checks, start_in_parallel
 
 CHECKS = ["checks/test_restate.py"]

@@ -24,9 +24,9 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from opsverify.errors import UnsafeSend
-from opsverify.sandbox.process import ManagedProcess, free_port
-from opsverify.sandbox.servers.kafka import KafkaServer, create_topic, start_kafka
-from opsverify.sandbox.servers.nats import NatsServer, start_nats
+from opsverify_sandbox.process import ManagedProcess, free_port
+from opsverify_sandbox.servers.kafka import KafkaServer, create_topic, start_kafka
+from opsverify_sandbox.servers.nats import NatsServer, start_nats
 from tests.conftest import Recorder
 from tests.harness import SuiteRun, run_checks
 
@@ -261,7 +261,7 @@ def test_a_mislabelled_probe_is_stopped_on_the_wire(servers: Servers, tmp_path: 
 
 def test_vaults_lease_lookup_is_a_read_that_production_allows(tmp_path: Path) -> None:
     """``PUT sys/leases/lookup`` is how Vault's API reads a lease: the wire guard lets it through."""
-    from opsverify.sandbox.servers.vault import start_vault_dev
+    from opsverify_sandbox.servers.vault import start_vault_dev
 
     with start_vault_dev(tmp_path / "bao", root_token="selftest-safety-root") as bao:
         lease = bao.create_lease(ttl="3h")

@@ -23,7 +23,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from opsverify.sandbox.process import ManagedProcess, free_port
+from opsverify_sandbox.process import ManagedProcess, free_port
 from tests.conftest import Recorder
 from tests.harness import SuiteRun, run_checks
 

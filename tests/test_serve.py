@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opsverify.sandbox.process import free_port
-from opsverify.sandbox.servers.prometheus import start_prometheus
-from opsverify.sandbox.servers.redis import start_redis
+from opsverify_sandbox.process import free_port
+from opsverify_sandbox.servers.prometheus import start_prometheus
+from opsverify_sandbox.servers.redis import start_redis
 from tests.harness import ROOT, write_env
 
 PING = "test_redis_answers_ping_with_its_credentials"

@@ -33,8 +33,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from opsverify.sandbox.process import ManagedProcess, free_port
-from opsverify.sandbox.servers.prometheus import PrometheusServer, start_prometheus
+from opsverify_sandbox.process import ManagedProcess, free_port
+from opsverify_sandbox.servers.prometheus import PrometheusServer, start_prometheus
 from tests.harness import SuiteRun
 
 ROUTES = ("/api/fast", "/api/slow", "/api/sluggish", "/api/flaky", "/api/cold", "/api/limited", "/api/idle")
@@ -97,7 +97,7 @@ async def _send_known_traffic(base: str) -> int:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SloLab]:
     tmp = tmp_path_factory.mktemp("slo")
     port, closed = free_port(), free_port()
-    argv = [sys.executable, "-m", "opsverify.sandbox.slo_demo", "--port", str(port), "--load-rps", "20",
+    argv = [sys.executable, "-m", "opsverify_sandbox.slo_demo", "--port", str(port), "--load-rps", "20",
             "--ws-clients", "2", "--rate-limit", "5", "--cache-ttl", "300"]
     for route in ROUTES:
         argv += ["--route", route]

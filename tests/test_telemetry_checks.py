@@ -19,8 +19,8 @@ import pytest
 
 from opsverify.config.model import load_environment
 from opsverify.probes.telemetry import CANARY_BODY
-from opsverify.sandbox.process import ManagedProcess, free_port
-from opsverify.sandbox.servers.otlp_receiver import decode, start_otlp_receiver
+from opsverify_sandbox.process import ManagedProcess, free_port
+from opsverify_sandbox.servers.otlp_receiver import decode, start_otlp_receiver
 from tests.harness import SuiteRun, run_checks
 
 CHECKS = ["checks/test_telemetry.py"]

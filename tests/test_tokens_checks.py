@@ -20,8 +20,8 @@ import pytest
 
 from opsverify.config.model import load_environment
 from opsverify.errors import ConfigError
-from opsverify.sandbox.process import ManagedProcess, free_port
-from opsverify.sandbox.servers.token_verify import VERIFY_PATH, start_token_verify
+from opsverify_sandbox.process import ManagedProcess, free_port
+from opsverify_sandbox.servers.token_verify import VERIFY_PATH, start_token_verify
 from tests.harness import ROOT, SuiteRun, run_checks
 
 CHECKS = ["checks/test_tokens.py"]

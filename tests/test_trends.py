@@ -26,8 +26,8 @@ import nats
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from opsverify.sandbox.servers.kafka import client_config, create_topic, start_kafka
-from opsverify.sandbox.servers.nats import start_nats
+from opsverify_sandbox.servers.kafka import client_config, create_topic, start_kafka
+from opsverify_sandbox.servers.nats import start_nats
 from opsverify.trends import Observation, judge_partition
 from tests.harness import ROOT, SuiteRun, write_env
 

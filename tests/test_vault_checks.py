@@ -35,9 +35,9 @@ import pytest
 
 from opsverify.config.model import load_environment
 from opsverify.errors import ConfigError
-from opsverify.sandbox.process import ManagedProcess, free_port
-from opsverify.sandbox.servers.vault import VaultServer, start_vault_dev, start_vault_raft
-from opsverify.sandbox.tools import find_tool
+from opsverify_sandbox.process import ManagedProcess, free_port
+from opsverify_sandbox.servers.vault import VaultServer, start_vault_dev, start_vault_raft
+from opsverify_sandbox.tools import find_tool
 from tests.harness import SuiteRun, run_checks, start_in_parallel
 
 CHECKS = ["checks/test_vault.py"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from opsverify.sandbox.servers.vault import start_vault_dev
+from opsverify_sandbox.servers.vault import start_vault_dev
 from tests.harness import SuiteRun, run_checks
 
 CHECK = "test_vault_previous_token_is_valid_only_until_the_rotation_ends"

@@ -7,6 +7,7 @@
 Each row is read by the probe the age/expiry checks use and judged against the same thresholds
 (see :mod:`opsverify.inventory`); the probes are read-only. Secret values never appear.
 Exit codes: 0 listed, 1 ``--fail-on`` matched, 2 usage error (unknown environment, bad file).
+The project is the working directory (or ``--root DIR``): ``--env NAME`` reads its ``environments/``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from opsverify.cli import command
-from opsverify.sandbox.tools import PROJECT_ROOT
+from opsverify.cli import EXIT_USAGE, command, project_root
 
 FAIL_ON = {"rotate": ("rotate now",), "warn": ("rotate now", "warn"), "unknown": ("rotate now", "unknown"),
            "untracked": ("rotate now", "unknown", "untracked")}
@@ -31,7 +31,8 @@ def _args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wide", action="store_true", help="every column, one line per credential (no 100-column fit)")
     parser.add_argument("--fail-on", choices=sorted(FAIL_ON), default=None,
                         help="exit 1 when a credential must be rotated now (rotate); warn / unknown / untracked add those")
-    parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="project root (environments/, runbooks/, fixtures/)")
+    parser.add_argument("--root", type=Path, default=Path("."),
+                        help="project root (environments/, runbooks/, fixtures/); default: the working directory")
 
 
 @command("credentials")(_args)
@@ -45,12 +46,12 @@ def run_credentials(args: argparse.Namespace) -> int:
     if not args.env and not args.env_file:
         print("opsverify credentials: give --env NAME or --env-file PATH", file=sys.stderr)
         return 2
-    import os
+    from opsverify.local_state import export_sandbox_dir
 
-    from opsverify.sandbox.manager import state_dir
-
-    os.environ.setdefault("OPSVERIFY_SANDBOX_DIR", str(state_dir()))  # as the pytest plugin does
-    root = args.root.resolve()
+    root = project_root(args.root, "environments", "credentials") if args.env else args.root.resolve()
+    if root is None:
+        return EXIT_USAGE
+    export_sandbox_dir(root)  # as the pytest plugin does
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))  # fixtures/ registers the probes
     try:

@@ -5,6 +5,8 @@ Every runbook procedure and step, the checks that verify it, the steps no check 
     opsverify runbooks                    a table per procedure (100 columns; --wide: unwrapped)
     opsverify runbooks --json             the same as JSON
     opsverify runbooks --fail-uncovered   exit 1 when a verifiable step has no check (for CI)
+
+The project is the working directory (or ``--root DIR``): its ``runbooks/`` and ``checks/``.
 """
 
 from __future__ import annotations
@@ -13,21 +15,24 @@ import argparse
 import json
 from pathlib import Path
 
-from opsverify.cli import command
+from opsverify.cli import EXIT_USAGE, command, project_root
 from opsverify.coverage import coverage
-from opsverify.sandbox.tools import PROJECT_ROOT
 
 
 def _args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--wide", action="store_true", help="one line per step (no 100-column fit)")
     parser.add_argument("--fail-uncovered", action="store_true", help="exit 1 if a verifiable step has no check")
-    parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="project root (runbooks/, checks/)")
+    parser.add_argument("--root", type=Path, default=Path("."),
+                        help="project root (runbooks/, checks/); default: the working directory")
 
 
 @command("runbooks")(_args)
 def run_runbooks(args: argparse.Namespace) -> int:
-    report = coverage(args.root / "runbooks", args.root / "checks")
+    root = project_root(args.root, "runbooks", "runbooks")
+    if root is None:
+        return EXIT_USAGE
+    report = coverage(root / "runbooks", root / "checks")
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -1,7 +1,7 @@
 """Pact Broker probes: the heartbeat, and the can-i-deploy matrix of one release.
 
 Shapes relied on (pact_broker's own resources, see the emulator's docstring in
-:mod:`opsverify.sandbox.servers.pact_broker`):
+:mod:`opsverify_sandbox.servers.pact_broker`):
 
 * ``GET /diagnostic/status/heartbeat`` -> 200 ``{"ok": true, "_links": {...}}`` (no database access:
   "the broker process answers"). Any other status is a failing heartbeat, returned as data.

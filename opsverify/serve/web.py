@@ -9,6 +9,8 @@ Example::
 Routes: ``/metrics``, ``/healthz``, ``/livez``, ``/status`` (the ``status_page`` callable, when one
 is given: it returns the page's HTML; without one, 404 saying so) and ``/`` (what is served here).
 Handlers only copy what :class:`~opsverify.serve.state.ServeState` holds: no work on the probe loop.
+aiohttp comes with the ``serve`` extra (``pip install 'opsverify[serve]'``); without it, importing
+this module raises an :class:`~opsverify.errors.OpsverifyError` saying so.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from opsverify.config.secrets import REDACTOR
 from opsverify.errors import ConfigError, OpsverifyError
 from opsverify.serve.state import ServeState
+
+try:
+    from aiohttp import web
+except ImportError:
+    raise OpsverifyError("needs aiohttp, which the serve extra installs: pip install 'opsverify[serve]'") from None
 
 StatusPage = Callable[[], str]
 

@@ -19,9 +19,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from opsverify.sandbox.servers.migration_tables import create_prisma
-from opsverify.sandbox.servers.postgres import PostgresServer, start_postgres
-from opsverify.sandbox.servers.redis import RedisServer, start_redis
+from opsverify_sandbox.servers.migration_tables import create_prisma
+from opsverify_sandbox.servers.postgres import PostgresServer, start_postgres
+from opsverify_sandbox.servers.redis import RedisServer, start_redis
 
 
 @pytest.fixture(scope="module")

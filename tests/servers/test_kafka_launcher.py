@@ -1,6 +1,6 @@
 """Self-test of the tansu launcher and proof of what the Kafka checks can rely on.
 
-Each test states one fact from the docstring of :mod:`opsverify.sandbox.servers.kafka`.
+Each test states one fact from the docstring of :mod:`opsverify_sandbox.servers.kafka`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from opsverify.errors import SandboxError
-from opsverify.sandbox.process import free_port, port_is_open
-from opsverify.sandbox.servers.kafka import (
+from opsverify_sandbox.process import free_port, port_is_open
+from opsverify_sandbox.servers.kafka import (
     KafkaServer,
     admin,
     canary_round_trip,

@@ -1,6 +1,6 @@
 """Self-test of the Kubernetes launcher: the kmock **emulator** (not a real API server).
 
-Each "fact that bites" in :mod:`opsverify.sandbox.servers.kubernetes` is checked here with the
+Each "fact that bites" in :mod:`opsverify_sandbox.servers.kubernetes` is checked here with the
 official ``kubernetes`` client, so the probes can rely on (and work around) them. These tests are
 about the emulator itself and are not meant to run against a real cluster.
 """
@@ -16,8 +16,8 @@ import httpx
 import pytest
 from kubernetes import client, config
 
-from opsverify.sandbox.process import port_is_open
-from opsverify.sandbox.servers.kubernetes import KubernetesServer, start_kubernetes, write_seed
+from opsverify_sandbox.process import port_is_open
+from opsverify_sandbox.servers.kubernetes import KubernetesServer, start_kubernetes, write_seed
 
 T = 5  # every call's _request_timeout
 

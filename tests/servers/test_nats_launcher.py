@@ -18,7 +18,7 @@ import pytest
 from nats.aio.client import Client
 
 from opsverify.errors import SandboxError
-from opsverify.sandbox.servers.nats import (
+from opsverify_sandbox.servers.nats import (
     JwtTrust,
     NatsServer,
     Permissions,

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opsverify.sandbox.process import free_port, venv_bin
-from opsverify.sandbox.servers.pact_broker import start_pact_broker
+from opsverify_sandbox.process import free_port, venv_bin
+from opsverify_sandbox.servers.pact_broker import start_pact_broker
 from tests.test_contracts_checks import DATA
 
 

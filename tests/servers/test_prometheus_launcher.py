@@ -19,8 +19,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 from opsverify.errors import SandboxError
-from opsverify.sandbox.process import free_port
-from opsverify.sandbox.servers.prometheus import PrometheusServer, start_prometheus
+from opsverify_sandbox.process import free_port
+from opsverify_sandbox.servers.prometheus import PrometheusServer, start_prometheus
 
 
 @dataclass

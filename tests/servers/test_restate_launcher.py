@@ -18,14 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opsverify.sandbox.servers.restate import (
+from opsverify_sandbox.servers.restate import (
     RestateServer,
     pids_in_netns,
     pids_with_arg,
     start_proxy,
     start_restate,
 )
-from opsverify.sandbox.servers.restate_demo_service import greeting_for
+from opsverify_sandbox.servers.restate_demo_service import greeting_for
 
 TOKEN = "initial-token-for-tests"
 TIMEOUT_S = 10.0

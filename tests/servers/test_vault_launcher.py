@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import pytest
 
-from opsverify.sandbox.servers.vault import VaultServer, start_vault_dev, start_vault_raft
+from opsverify_sandbox.servers.vault import VaultServer, start_vault_dev, start_vault_raft
 
 HEALTH_KEYS = {"initialized", "sealed", "standby", "server_time_utc", "version"}
 SEAL_STATUS_KEYS = {"type", "initialized", "sealed", "t", "n", "progress", "nonce", "storage_type"}

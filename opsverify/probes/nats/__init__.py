@@ -2,7 +2,7 @@
 JWT claims, JetStream streams and consumers, and the monitoring endpoint.
 
 What the server does is what we report (nats-py 2.16 against nats-server 2.15, see the launcher's
-"Facts that bite" in :mod:`opsverify.sandbox.servers.nats`):
+"Facts that bite" in :mod:`opsverify_sandbox.servers.nats`):
 
 * a rejected credential makes ``nats.connect`` raise ``nats: 'Authorization Violation'``: the
   connect probe returns it as data (:attr:`NatsConnectFacts.auth_error`), so the *check* fails;
