@@ -16,7 +16,8 @@ Hierarchy::
     │   ├── UnexpectedResponse     the system answered, but not in a shape we can read
     │   ├── ProbeCrashed           a probe raised something we did not expect (a bug or an odd library)
     │   ├── UnsafeSend             the checker refused to send what the environment's safety classes forbid
-    │   └── WindowErrored          an analysis window's samples errored too often in a row (or all of them)
+    │   ├── WindowErrored          an analysis window's samples errored too often in a row (or all of them)
+    │   └── ExtraMissing           the client library of the system is not installed: names the extra
     └── CheckFailed (also AssertionError)  the system is NOT as expected         → outcome "failed"
 
 Library exceptions are translated at the boundary (``raise Unreachable(...) from exc``), so that
@@ -108,6 +109,11 @@ class UnsafeSend(CouldNotVerify):
 class WindowErrored(CouldNotVerify):
     """An analysis window (``--samples``) saw its consecutive-error limit reached, or no sample saw the
     system at all: nothing can be said about it over the window."""
+
+
+class ExtraMissing(CouldNotVerify, ImportError):
+    """A client library a probe imports is not installed; the message names the extra that installs it
+    (``pip install 'opsverify[kafka]'``). Also an ``ImportError``, for code that expects one."""
 
 
 class CheckFailed(AssertionError, OpsverifyError):
