@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare a machine for opsverify: a virtualenv in .venv with the project and its test
+# Prepare a machine for opsverify: a virtualenv in .venv with the project (all extras) and its test
 # dependencies, the OS tools the sandbox uses, and the non-PyPI servers (scripts/install-tools.sh).
 # Idempotent and quick when nothing changed. Sourced by scripts/local.sh and scripts/test.sh.
 set -euo pipefail
@@ -17,7 +17,7 @@ want=$(cat pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing opsverify and its test dependencies into .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]" 2>&1 \
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[all,test]" 2>&1 \
     | grep -v "is ignored: it is neither a file nor a directory" || true
   .venv/bin/python -c "import opsverify, pytest, httpx, nats, confluent_kafka" \
     || { echo "bootstrap: pip install failed" >&2; exit 1; }
