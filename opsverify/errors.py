@@ -30,7 +30,8 @@ Hierarchy::
     │   ├── VaultSealed            the Vault / OpenBao server is sealed or not initialised
     │   ├── VaultDenied            the Vault / OpenBao server refused the checker's token on a path
     │   ├── NatsAuthRejected       NATS refused the credential (inside the NATS probes: data or Unreachable)
-    │   └── NatsPublishDenied      NATS refused a request's publish or reply inbox (inside the NATS probes)
+    │   ├── NatsPublishDenied      NATS refused a request's publish or reply inbox (inside the NATS probes)
+    │   └── ExtraMissing           the client library of the system is not installed: names the extra
     └── CheckFailed (also AssertionError)  the system is NOT as expected         → outcome "failed"
 
 System-specific kinds of :class:`CouldNotVerify` live here too (their probes raise them), so that
@@ -207,6 +208,11 @@ class NatsAuthRejected(CouldNotVerify):
 class NatsPublishDenied(CouldNotVerify):
     """The NATS server refused a request's publish (or its reply inbox) while we waited. Internal to the
     NATS probes, which turn it into the round trip's problem."""
+
+
+class ExtraMissing(CouldNotVerify, ImportError):
+    """A client library a probe imports is not installed; the message names the extra that installs it
+    (``pip install 'opsverify[kafka]'``). Also an ``ImportError``, for code that expects one."""
 
 
 class CheckFailed(AssertionError, OpsverifyError):

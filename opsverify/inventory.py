@@ -373,16 +373,13 @@ def sort_by_urgency(rows: list[Credential]) -> list[Credential]:
 
 
 def _load_fixture_modules() -> None:
-    """Import ``fixtures/*.py`` so every probe is registered (pytest does this through conftest)."""
+    """Import every facade module so every probe is registered (pytest does this through the plugin)."""
     import importlib
-    import pkgutil
 
-    try:
-        import fixtures as package
-    except ImportError:
-        return
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"fixtures.{info.name}")
+    from opsverify.bundled import FACADES
+
+    for name in FACADES:
+        importlib.import_module(name)
 
 
 # -- rendering ------------------------------------------------------------------------------------------

@@ -22,6 +22,10 @@ tens to hundreds of milliseconds, billed to every probe waiting on it). So every
 under the module that declared it, and :func:`load_for` imports the libraries of the probe modules a
 run's selected checks use, after collection and before the wave. A module whose library is imported
 inside functions declares it with :func:`needs` (``needs("kubernetes.client")``).
+
+A library one of the extras installs (:mod:`opsverify.extras`) that is missing raises
+:class:`~opsverify.errors.ExtraMissing` on first use, naming the extra; an environment file using it
+is refused before that, when it is loaded.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class LazyModule:
 
     def _load(self) -> ModuleType:
         if self._lazy_module is None:
-            self._lazy_module = importlib.import_module(self._lazy_name)
+            self._lazy_module = import_library(self._lazy_name)
         return self._lazy_module
 
     def __getattr__(self, attr: str) -> Any:
@@ -58,6 +62,21 @@ class LazyModule:
     def __repr__(self) -> str:
         state = "loaded" if self._lazy_module is not None else "not loaded yet"
         return f"<lazy module {self._lazy_name!r} ({state})>"
+
+
+def import_library(name: str) -> ModuleType:
+    """Import the client library ``name``; one an extra installs, when missing, raises
+    :class:`~opsverify.errors.ExtraMissing` naming it (``pip install 'opsverify[kafka]'``)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        from opsverify.errors import ExtraMissing
+        from opsverify.extras import extra_of_module
+
+        extra = extra_of_module(exc.name or name)
+        if extra is None:
+            raise
+        raise ExtraMissing(f"{exc.name or name} is not installed here: {extra.remedy}") from None
 
 
 _DECLARED: dict[str, list[str]] = {}

@@ -38,6 +38,9 @@ from opsverify.writers import allure_extras, metrics_prom  # gate (issue 7)
 from opsverify import inventory  # credential inventory (issue 8)
 from opsverify import analysis, waiting
 from opsverify import console, history
+from opsverify.project import project_root
+
+pytest_plugins = ["opsverify.bundled.plugin"]  # every facade fixture; the shipped checks in a team's project
 
 MARKERS = {
     "smoke": "quick post-deploy / on-call checks: `pytest -m smoke --env staging`",
@@ -106,7 +109,7 @@ def _wants_checks(config: pytest.Config) -> bool:
 
 def reports_dir(config: pytest.Config) -> Path:
     chosen = config.getoption("reports_dir")
-    return Path(chosen) if chosen else config.rootpath / "reports"
+    return Path(chosen) if chosen else project_root(config) / "reports"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -127,7 +130,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if not low <= value <= high:
             raise pytest.UsageError(f"--{option.replace('_', '-')} must be between {low} and {high}, got {value}")
     session = OvSession.create(
-        config.rootpath,
+        project_root(config),
         config.getoption("env"),
         config.getoption("env_file"),
         config.getoption("probe_concurrency"),
@@ -283,7 +286,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     checks = [i for i in session.items if "ov_case" in getattr(i, "fixturenames", ())]
     if checks:
-        directory = config.rootpath / "environments"
+        directory = project_root(config) / "environments"
         known = ", ".join(known_environments(directory)) or "none"
         raise pytest.UsageError(
             f"{len(checks)} checks selected but no environment given: add --env NAME "
@@ -592,7 +595,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         started_at=config._opsverify_started,  # type: ignore[attr-defined]
         finished_at=utc_now(),
         opsverify_version=__version__,
-        git_commit=_git_commit(config.rootpath),
+        git_commit=_git_commit(project_root(config)),
         args=[REDACTOR.redact(a) for a in config.invocation_params.args],
         phase=ovs.phase_summary(),
         run_id=str(uuid.uuid4()),

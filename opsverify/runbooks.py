@@ -66,13 +66,15 @@ class RunbookBook:
         return step_id in self.steps
 
 
-def load_runbooks(directory: Path) -> RunbookBook:
-    """Parse every ``*.md`` in ``directory``; raises :class:`ConfigError` on a malformed step."""
+def load_runbooks(*directories: Path) -> RunbookBook:
+    """Parse every ``*.md`` in each of ``directories`` (a folder given twice is read once) into one
+    book; raises :class:`ConfigError` on a malformed step or a step id two files both define."""
     book = RunbookBook()
-    for path in sorted(directory.glob("*.md")):
-        if path.name.lower() == "readme.md":
-            continue
-        _parse_file(book, path, f"{directory.name}/{path.name}")
+    for directory in dict.fromkeys(d.resolve() for d in directories):
+        for path in sorted(directory.glob("*.md")):
+            if path.name.lower() == "readme.md":
+                continue
+            _parse_file(book, path, f"{directory.name}/{path.name}")
     return book
 
 

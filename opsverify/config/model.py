@@ -33,6 +33,7 @@ from opsverify.config.secrets import SecretRef, iter_secret_refs
 from opsverify.config.thresholds import MaxMs, MinDays, Threshold
 from opsverify.config.values import key_text
 from opsverify.errors import ConfigError
+from opsverify.extras import missing_extra
 
 
 class Tier(str, Enum):
@@ -234,7 +235,18 @@ def load_environment(path: Path) -> EnvironmentBase:
         shown_key = (f"{key} (target {label!r})" if label else key) or "(top level)"
         raise ConfigError(shown, shown_key, message) from None
     env.source = shown
+    _require_extras(env, shown, lines)
     return env
+
+
+def _require_extras(env: EnvironmentBase, shown: str, lines: dict[str, int]) -> None:
+    """A section whose client library is not installed is an error naming the extra that installs it."""
+    for key in SECTIONS:
+        for index, target in enumerate(env.targets(key)):
+            problem = missing_extra(key, target)
+            if problem is not None:
+                path = f"{key}[{index}]"
+                raise ConfigError(shown, f"{path} (target {target.name!r})", problem + line_of(lines, path))
 
 
 def _known_keys(model: type[EnvironmentBase], loc: tuple[int | str, ...], data: Any) -> list[str]:
