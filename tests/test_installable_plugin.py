@@ -9,6 +9,7 @@ install offline in seconds; the opsverify wheel itself is built fresh from this 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ import threading
 import tomllib
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -71,12 +73,26 @@ def _wheelhouse(wheel: Path) -> Path:
     return house
 
 
+@contextmanager
+def _one_builder() -> Iterator[None]:
+    """One process at a time builds from this tree and fills the wheelhouse (xdist workers each set
+    up this module: a second builder would delete a wheelhouse the first is filling)."""
+    WHEELHOUSES.mkdir(parents=True, exist_ok=True)
+    with open(WHEELHOUSES / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     tmp = tmp_path_factory.mktemp("installable")
-    _pip("wheel", "--quiet", "--no-deps", "-w", str(tmp / "dist"), str(ROOT))
-    wheel = next((tmp / "dist").glob("opsverify-*.whl"))
-    house = _wheelhouse(wheel)
+    with _one_builder():
+        _pip("wheel", "--quiet", "--no-deps", "-w", str(tmp / "dist"), str(ROOT))
+        wheel = next((tmp / "dist").glob("opsverify-*.whl"))
+        house = _wheelhouse(wheel)
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     _pip("--python", str(venv / "bin" / "python"), "install", "--quiet", "--no-index", "--find-links", str(house),
