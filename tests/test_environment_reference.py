@@ -153,3 +153,15 @@ def test_an_unwritable_path_is_one_line() -> None:
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0 and "No such file or directory" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_every_section_has_a_page_that_links_its_keys_and_the_readme_links_the_page() -> None:
+    environment_model()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    pages = {p: p.read_text(encoding="utf-8") for p in REFERENCE.parent.glob("*.md") if p != REFERENCE}
+    for key in SECTIONS:
+        linking = [p for p, text in pages.items() if f"(reference.md#{key})" in text]
+        assert linking, f"no page of docs/environment links reference.md#{key}"
+        assert any(f"(docs/environment/{p.name})" in readme for p in linking), (
+            f"README links none of {[p.name for p in linking]} (the {key}: section's page)")
+        assert f"`{key}:`" in readme, f"README's table of sections does not name {key}:"
