@@ -1,12 +1,7 @@
 """The ``analysis:`` block of an environment file: judge read-only checks over a window of samples.
 
-Example::
-
-    analysis:
-      samples: 5                  # each read-only probe runs 5 times ...
-      interval_s: 60              # ... a minute apart (the window spans 4 min; default 10)
-      failure_limit: 1            # failed when more than 1 sample failed
-      consecutive_error_limit: 4  # error when 4 samples in a row could not see the system
+Its keys: ``docs/environment/reference.md#top-level``; an example in the README ("Waiting and
+windows").
 
 The verdict follows Argo Rollouts' AnalysisRun (see :mod:`opsverify.analysis`). ``--samples N`` and
 ``--interval S`` on the command line override ``samples`` and ``interval_s``.

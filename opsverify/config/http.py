@@ -1,20 +1,7 @@
 """``http:`` section: HTTP(S) endpoints with status, latency, body, JSON and header expectations.
 
-Example::
-
-    http:
-      - name: gateway
-        url: https://gateway.staging.example.com/healthz
-        status: 200                     # or [200, 204]
-        max_latency_ms: {warn: 300, critical: 400}
-        body_contains: ok
-        body_not_contains: [maintenance, "<html"]   # text that must not be in the body (one or a list)
-        json: {status: ok, "checks[0].healthy": true, "checks[*].healthy": true, "replicas[any].role": primary}
-        json_absent: [error, "checks[*].error"]   # fields that must not be there (their parents must be)
-        headers: {content-type: application/json, x-request-id: null}   # null: must be present
-        request_headers: {authorization: {env: GATEWAY_TOKEN, prefix: "Bearer "}}
-        ca_bundle: certs/internal-ca.pem
-        follow_redirects: false
+Its keys: ``docs/environment/reference.md#http``;
+an example and its checks: ``docs/environment/http.md``.
 """
 
 from __future__ import annotations

@@ -4,32 +4,8 @@ A target is "this credential against this server": connect, round trip, the subj
 the credential must (not) have, the credential's lifetime, JetStream streams and consumers, and
 the server's monitoring endpoint. List the same server twice to verify two credentials.
 
-Example::
-
-    nats:
-      - name: wasmcloud
-        url: tls://nats.staging.example.com:4222        # or a list of seed URLs
-        ca_bundle: certs/nats-ca.pem                     # TLS verified against this CA
-        creds: {env: NATS_WASMCLOUD_CREDS}               # .creds content, or a path to the file
-        # or: nkey_seed: {file: ...} | user: app + password: {env: ...} | token: {env: ...}
-        account: WASMCLOUD                               # account name or public key (A...)
-        credential_min_days: {warn: 30, critical: 7}     # default: defaults.credential_min_days
-        max_credential_age_days: 90                      # default: defaults.max_credential_age_days
-        allow_publish: ["wasmcloud.evt.>", "wasmbus.ctl.v1.>"]
-        deny_publish: ["$SYS.>", "restate.>"]
-        allow_subscribe: ["wasmcloud.>", "_INBOX.>"]
-        deny_subscribe: ["$SYS.>"]
-        previous: {creds: {env: NATS_WASMCLOUD_OLD_CREDS}}   # during a rotation (see rotation: / --phase)
-        request: {subject: "$SRV.PING.orders", reply_contains: orders}
-        canary_subject: opsverify.canary.wasmcloud        # mutating: publishes one message
-        max_round_trip_ms: {warn: 250, critical: 1000}
-        jetstream: true
-        streams:
-          - {name: ORDERS, subjects: ["orders.>"], min_replicas: 3, storage: file}
-        consumers:
-          - {stream: ORDERS, consumer: processor, max_pending: {warn: 1000, critical: 10000},
-             max_ack_pending: 500, max_ack_age_s: 300}   # over --samples: no ack for 5 min fails
-        monitoring_url: http://nats.staging.internal:8222
+Its keys: ``docs/environment/reference.md#nats``;
+an example and its checks: ``docs/environment/nats.md``.
 """
 
 from __future__ import annotations

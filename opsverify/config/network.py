@@ -1,12 +1,7 @@
 """``tcp:`` and ``dns:`` sections: ports that must accept connections, names that must resolve.
 
-Example::
-
-    tcp:
-      - {name: postgres, host: db.staging.internal, port: 5432}
-    dns:
-      - {name: gateway, hostname: gateway.staging.example.com, expect: [203.0.113.10]}
-      - {name: internal, hostname: api.svc.internal, nameserver: 10.0.0.2:53}
+Its keys: ``docs/environment/reference.md`` (#tcp, #dns);
+an example and its checks: ``docs/environment/network.md``.
 """
 
 from __future__ import annotations

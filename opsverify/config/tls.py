@@ -1,18 +1,7 @@
 """``tls:`` section: certificates served by TLS endpoints.
 
-Example::
-
-    tls:
-      - name: gateway
-        host: gateway.staging.example.com
-        port: 443
-        server_name: gateway.staging.example.com   # SNI and hostname to verify (default: host)
-        ca_bundle: certs/internal-ca.pem           # default: the system trust store
-        min_days: {warn: 30, critical: 14}         # default: per tier
-        min_version: TLSv1.2
-        client_cert: certs/opsverify-client.pem    # mutual TLS: the certificate the checker presents
-        client_key: {file: certs/opsverify-client.key}   # its private key: a secret reference (PEM)
-        client_min_days: {warn: 30, critical: 14}  # default: min_days here, defaults.tls_min_days elsewhere
+Its keys: ``docs/environment/reference.md#tls``;
+an example and its checks: ``docs/environment/tls.md``.
 
 ``client_cert`` / ``client_key`` (:class:`ClientCertificate`) are taken by every section that speaks
 TLS to a server that may demand a client certificate: ``http``, ``tls``, ``nats``, ``kafka``,

@@ -4,29 +4,8 @@ Durations (``min_ttl``, ``max_age``) are written as ``45s``, ``30m``, ``12h``, `
 ``1h30m`` or a plain number of days (like the environment defaults ``credential_min_days`` and
 ``max_credential_age_days``), alone or as ``{warn: ..., critical: ...}``.
 
-Example::
-
-    vault:
-      - name: vault
-        addr: https://vault.staging.example.com:8200
-        token: {env: VAULT_TOKEN}            # the checker's own token (see docs for its policy)
-        ca_bundle: certs/internal-ca.pem     # default: the system trust store
-        namespace: ops                       # optional X-Vault-Namespace
-        role: any                            # any | active | standby (standby = also perf standby)
-        seal: {type: shamir, threshold: 3, shares: 5}
-        replication: {performance: disabled, dr: disabled}
-        raft: {min_peers: 5, peers: [vault-0, vault-1, vault-2, vault-3, vault-4]}
-        token_min_ttl: {warn: 14d, critical: 3d}   # default: defaults.credential_min_days
-        token_renewable: true
-        tokens:
-          - {name: auth-edge, token: {env: AUTH_EDGE_VAULT_TOKEN}, min_ttl: 24h, renewable: true}
-          # during a rotation: previous: {env: AUTH_EDGE_OLD_VAULT_TOKEN}
-          - {name: ci, accessor: 0uKk5z2D3pR...}    # looked up with the checker's token
-        leases:
-          - {name: db-creds, prefix: database/creds/auth-edge/, min_ttl: {warn: 30m, critical: 10m}}
-          - {name: one, lease_id: pki/issue/web/1Yq8..., renewable: false}
-        secrets:
-          - {name: hooks-key, path: omertaos/hooks, mount: secret, max_age: 90d}
+Its keys: ``docs/environment/reference.md#vault``;
+an example and its checks: ``docs/environment/vault.md``.
 """
 
 from __future__ import annotations

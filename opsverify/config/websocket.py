@@ -7,19 +7,8 @@ matching reply within the latency budget and closes with code 1000. ``connection
 one of them (point it at a canary instance: while it holds the connections, real clients may be
 refused too).
 
-Example::
-
-    websocket:
-      - name: chat
-        url: wss://api.staging.example.com/ws/secure
-        ca_bundle: certs/internal-ca.pem          # default: the system trust store
-        headers: {authorization: {env: WS_TOKEN, prefix: "Bearer "}}
-        # or: token: {env: WS_TOKEN}  (sent as ?token=...; token_param changes the name)
-        send: '{"type": "ping", "id": "opsverify"}'
-        reply_json: {type: pong, id: opsverify}    # fields the JSON reply must have (a.b[0] paths)
-        reply_contains: pong                        # and/or a substring of the reply
-        max_latency_ms: {warn: 250, critical: 1000} # send -> reply; default: defaults.http_latency_ms
-        connection_cap: 20                          # optional (disruptive check)
+Its keys: ``docs/environment/reference.md#websocket``;
+an example and its checks: ``docs/environment/websocket.md``.
 """
 
 from __future__ import annotations
