@@ -6,8 +6,11 @@
     opsverify runbooks                                 which runbook steps the checks verify
     opsverify history --history PATH                  what the recorded runs say over time
     opsverify status --history PATH --out DIR         the status page (static HTML) from the history
+    opsverify serve --env staging --interval 60s      the checks on an interval, with /metrics and /healthz
     opsverify sandbox up|down|status                  real local services on loopback (--env local)
 
+Each subcommand is a module of :mod:`opsverify.commands` that registers itself with
+:func:`command`; ``opsverify --help`` lists them with the first line of each module's docstring.
 Checks themselves run with pytest: ``pytest -m smoke --env staging``.
 Exit codes: 0 ok, 1 the command failed (message on stderr), 2 usage error; the gate documents its
 own. A reader that closes the pipe early (``opsverify gate ... | head``) ends the command quietly
