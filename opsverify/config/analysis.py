@@ -19,7 +19,8 @@ MAX_SAMPLES = 1000
 class Analysis(Strict):
     """How many samples a read-only check is judged on, how far apart, and how many may go wrong."""
 
-    samples: int = Field(default=1, ge=1, le=MAX_SAMPLES)
-    interval_s: float = Field(default=10.0, gt=0, le=86400)
-    failure_limit: int = Field(default=0, ge=0)
-    consecutive_error_limit: int = Field(default=4, ge=1)
+    samples: int = Field(default=1, ge=1, le=MAX_SAMPLES, description="times each read-only probe runs (--samples)")
+    interval_s: float = Field(default=10.0, gt=0, le=86400, description="seconds between samples (--interval)")
+    failure_limit: int = Field(default=0, ge=0, description="failed when more samples than this failed")
+    consecutive_error_limit: int = Field(default=4, ge=1,
+                                         description="error when this many samples in a row could not see the system")

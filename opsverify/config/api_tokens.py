@@ -36,8 +36,9 @@ class ApiTokenTarget(Target):
     id_path: str | None = "result.id"
     issued_at: datetime | date | None = None
     min_days: MinDays | None = None
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
 
     @field_validator("active_path", "expires_path", "id_path")
     @classmethod

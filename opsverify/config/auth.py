@@ -159,8 +159,9 @@ class AuthTarget(Target):
     """An API edge: where its auth endpoints are, and what its credentials must do."""
 
     base_url: HttpUrl = Field(pattern=r"^https?://[^/]+/?$", description="scheme://host[:port] of the API")
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     client: ClientCredentials | None = None
     refresh_path: str | None = Field(default=None, pattern=PATH)
     me_path: str | None = Field(default=None, pattern=PATH,

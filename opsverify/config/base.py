@@ -115,8 +115,10 @@ NAME_MAX = 64
 class Target(Strict):
     """One named thing a section verifies. ``timeout_s`` falls back to the environment default."""
 
-    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
-    timeout_s: float | None = Field(default=None, gt=0, le=300)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX,
+                      description="the target's name, unique in its section: check ids read <env>-<name>")
+    timeout_s: float | None = Field(default=None, gt=0, le=300,
+                                    description="seconds each probe of this target may take (defaults.timeout_s)")
     safety: Safety | None = Field(
         default=None,
         description="raise the class of every check of this target (mutating or disruptive); a target "

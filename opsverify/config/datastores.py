@@ -91,8 +91,9 @@ class RedisTarget(Target, ClientCertificate):
         description="a PING without credentials must be refused (default: true when a password is set; "
         "false: do not check)",
     )
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     min_db_keys: int | None = Field(default=None, ge=0, description="keys the db index must hold (DBSIZE)")
     keys: list[RedisKeys] = Field(default_factory=list)
 

@@ -83,7 +83,8 @@ class KafkaTarget(Target, ClientCertificate):
     bootstrap: str = Field(description="host:port[,host:port...] (a YAML list is accepted too)")
     security_protocol: SecurityProtocol | None = None
     sasl: KafkaSasl | None = None
-    ca_bundle: str | None = None
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
     min_brokers: int | None = Field(default=None, ge=1)
     replication_factor: int | None = Field(
         default=None, ge=1, description="default minimum replication factor of every topic"

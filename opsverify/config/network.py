@@ -17,14 +17,14 @@ from opsverify.config.values import Host, Port, shown
 class TcpTarget(Target):
     """A TCP port that must accept a connection."""
 
-    host: Host
-    port: Port
+    host: Host = Field(description="the host to connect to")
+    port: Port = Field(description="the TCP port that must accept a connection")
 
 
 class DnsTarget(Target):
     """A DNS name that must resolve (to exactly the ``expect`` set of addresses, when given)."""
 
-    hostname: Host
+    hostname: Host = Field(description="the DNS name to resolve")
     expect: list[str] | None = None
     nameserver: str | None = Field(
         default=None, description="ask this server (host or host:port) instead of the system resolver"

@@ -54,8 +54,9 @@ class ObjectStorageTarget(Target):
     access_key: SecretRef | None = None
     secret_key: SecretRef | None = None
     addressing: Literal["path", "virtual"] = "path"
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     lifecycle_rules: list[LifecycleRuleSpec] = Field(default_factory=list)
     max_abort_multipart_days: int | None = Field(default=None, ge=1)
     backups: list[BackupPrefix] = Field(default_factory=list)

@@ -63,9 +63,10 @@ class PactTarget(Target):
 
     url: HttpUrl = Field(pattern=r"^https?://[^/]+(/.*)?$", description="the broker's base URL")
     token: SecretRef | None = Field(default=None, description="bearer token (PactFlow, or a broker behind auth)")
-    ca_bundle: str | None = None
-    verify_tls: bool = True
-    max_latency_ms: MaxMs | None = None
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
+    max_latency_ms: MaxMs | None = Field(default=None, description="latency budget; default: defaults.http_latency_ms")
     can_i_deploy: list[CanIDeploy] = Field(default_factory=list)
 
     @field_validator("url")

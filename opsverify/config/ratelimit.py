@@ -28,8 +28,9 @@ class RateLimitTarget(Target):
     method: str = Field(default="GET", pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE)$")
     body: str | None = None
     headers: dict[str, str | HeaderValue] = Field(default_factory=dict)
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     limit: int = Field(ge=1, le=10_000, description="requests the limiter must accept in one burst")
     max_requests: int | None = Field(default=None, ge=2, le=20_000,
                                      description="the burst's bound: a 429 must come by then (default 2 x limit)")

@@ -162,9 +162,10 @@ class RestateTarget(Target):
         default=None, description="when the current token was issued (date, or date-time; UTC if no zone)"
     )
     max_token_age_days: MaxDays | None = None
-    ca_bundle: str | None = None
-    verify_tls: bool = True
-    max_latency_ms: MaxMs | None = None
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
+    max_latency_ms: MaxMs | None = Field(default=None, description="latency budget; default: defaults.http_latency_ms")
     min_version: str | None = None
     services: list[RestateService] = Field(default_factory=list)
     invocations: list[RestateInvocation] = Field(default_factory=list)

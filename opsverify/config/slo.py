@@ -256,8 +256,9 @@ class SloTarget(Target):
 
     slo_defaults: SloDefaults = Field(default_factory=SloDefaults)
     request_headers: dict[str, str | HeaderValue] = Field(default_factory=dict)
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
 
     LISTS: ClassVar[tuple[str, ...]] = ()
 

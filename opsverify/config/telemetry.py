@@ -30,8 +30,9 @@ class TelemetryTarget(Target):
     retired_key: SecretRef | None = None
     service_name: str = "opsverify-canary"
     rejected_statuses: list[HttpStatus] = Field(default_factory=lambda: list(REJECTED_DEFAULT))
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
 
     @field_validator("endpoint")
     @classmethod

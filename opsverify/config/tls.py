@@ -48,12 +48,16 @@ TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 class TlsTarget(Target, ClientCertificate):
     """A TLS endpoint whose certificate must be valid, trusted, for the right name and not expiring."""
 
-    host: Host
-    port: Port = 443
-    server_name: str | None = None
-    ca_bundle: str | None = None
-    min_days: MinDays | None = None
-    min_version: TlsVersion = "TLSv1.2"
+    host: Host = Field(description="the server's host name or address")
+    port: Port = Field(default=443, description="the TLS port")
+    server_name: str | None = Field(default=None,
+                                    description="SNI and the name the certificate must be valid for; default: host")
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    min_days: MinDays | None = Field(default=None,
+                                     description="days the certificate must have left; default: defaults.tls_min_days")
+    min_version: TlsVersion = Field(default="TLSv1.2",
+                                    description="oldest protocol the server may negotiate; older ones must be refused")
 
     @property
     def sni(self) -> str:

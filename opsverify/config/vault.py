@@ -174,8 +174,9 @@ class VaultTarget(Target):
 
     addr: HttpUrl = Field(pattern=r"^https?://[^/]+/?$", description="e.g. https://vault.example.com:8200")
     token: SecretRef | None = Field(default=None, description="the checker's own token")
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     namespace: str | None = None
     role: Literal["any", "active", "standby"] = "any"
     seal: VaultSeal | None = None

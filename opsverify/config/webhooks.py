@@ -38,8 +38,9 @@ class WebhookTarget(Target):
     """An inbound webhook receiver and how a delivery to it must be signed."""
 
     url: HttpUrl = Field(pattern=r"^https?://")
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     secret: SecretRef
     algorithm: str = "sha256"
     signature_header: str = Field(default="x-omerta-signature", pattern=r"^[A-Za-z0-9-]+$")

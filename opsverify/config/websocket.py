@@ -28,8 +28,9 @@ class WebSocketTarget(Target):
     """A WebSocket endpoint, the message to send and the reply a healthy service gives."""
 
     url: WsUrl = Field(pattern=r"^wss?://", description="ws:// or wss:// URL of the endpoint")
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     headers: dict[str, str | HeaderValue] = Field(
         default_factory=dict, description="handshake headers; values may be secret references (with prefix)"
     )
@@ -38,7 +39,7 @@ class WebSocketTarget(Target):
     send: str = Field(default='{"type": "ping", "id": "opsverify"}', min_length=1)
     reply_json: dict[str, Any] | None = Field(default=None, description="path -> value the JSON reply must have")
     reply_contains: str | None = None
-    max_latency_ms: MaxMs | None = None
+    max_latency_ms: MaxMs | None = Field(default=None, description="latency budget; default: defaults.http_latency_ms")
     connection_cap: int | None = Field(default=None, ge=1, le=1000,
                                        description="the server's connection cap (enables the disruptive cap check)")
 
