@@ -163,17 +163,29 @@ class NatsTarget(Target, ClientCertificate):
     )
     # the credential itself
     account: str | None = Field(default=None, description="expected account: name or public key (A...)")
-    credential_min_days: MinDays | None = None
-    max_credential_age_days: MaxDays | None = None
+    credential_min_days: MinDays | None = Field(default=None,
+                                                description="days to the JWT's expiry, at least; default: "
+                                                            "defaults.credential_min_days")
+    max_credential_age_days: MaxDays | None = Field(default=None,
+                                                    description="days since the JWT was issued, at most; default: "
+                                                                "defaults.max_credential_age_days")
     # subject permissions the server must enforce for this credential
-    allow_publish: list[str] = Field(default_factory=list)
-    deny_publish: list[str] = Field(default_factory=list)
-    allow_subscribe: list[str] = Field(default_factory=list)
-    deny_subscribe: list[str] = Field(default_factory=list)
+    allow_publish: list[str] = Field(default_factory=list,
+                                     description="subjects it must be allowed to publish to (a wildcard: a concrete "
+                                                 "subject)")
+    deny_publish: list[str] = Field(default_factory=list,
+                                    description="subjects the server must refuse this credential to publish to")
+    allow_subscribe: list[str] = Field(default_factory=list,
+                                       description="subjects it must be allowed to subscribe to (wildcards allowed)")
+    deny_subscribe: list[str] = Field(default_factory=list,
+                                      description="subjects the credential must be refused to subscribe to")
     # round trips
     request: NatsRequest | None = None
-    canary_subject: str | None = None
-    max_round_trip_ms: MaxMs | None = None
+    canary_subject: str | None = Field(default=None,
+                                       description="mutating: one message is published here and must come back")
+    max_round_trip_ms: MaxMs | None = Field(default=None,
+                                            description="budget of the request and canary round trips; default "
+                                                        "{warn: 250, critical: 1000}")
     # JetStream
     jetstream: bool | None = Field(
         default=None, description="expected JetStream state (default: true when streams or consumers are listed)"
