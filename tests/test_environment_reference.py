@@ -165,3 +165,10 @@ def test_every_section_has_a_page_that_links_its_keys_and_the_readme_links_the_p
         assert any(f"(docs/environment/{p.name})" in readme for p in linking), (
             f"README links none of {[p.name for p in linking]} (the {key}: section's page)")
         assert f"`{key}:`" in readme, f"README's table of sections does not name {key}:"
+
+
+def test_text_in_angle_brackets_is_shown_not_taken_for_html() -> None:
+    class Named(DemoTarget):
+        label: str = Field(default="", description="ids read <env>-<name>, e.g. `a|b <c>`")
+
+    assert demo_rows(Named)["label"][2] == "ids read &lt;env>-&lt;name>, e.g. `a\\|b <c>`"

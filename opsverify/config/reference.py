@@ -65,8 +65,9 @@ def _code(text: str) -> str:
 
 
 def _cell(text: str) -> str:
-    """``text`` safe inside a Markdown table cell (one line, ``|`` escaped)."""
-    return " ".join(text.split()).replace("|", "\\|")
+    """``text`` safe inside a Markdown table cell: one line, ``|`` escaped, ``<`` outside code not a tag."""
+    parts = " ".join(text.split()).replace("|", "\\|").split("`")
+    return "`".join(p if i % 2 else p.replace("<", "&lt;") for i, p in enumerate(parts))
 
 
 def _inline(value: Any) -> str:
