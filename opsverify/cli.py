@@ -6,8 +6,12 @@
     opsverify runbooks                                 which runbook steps the checks verify
     opsverify history --history PATH                  what the recorded runs say over time
     opsverify status --history PATH --out DIR         the status page (static HTML) from the history
+    opsverify serve --env staging --interval 60s      the checks on an interval, with /metrics and /healthz
+    opsverify init DIR                                a team's own suite repository, scaffolded
     opsverify sandbox up|down|status                  real local services on loopback (--env local)
 
+Each subcommand is a module of :mod:`opsverify.commands` that registers itself with
+:func:`command`; ``opsverify --help`` lists them with the first line of each module's docstring.
 Subcommands come from :mod:`opsverify.commands` and from the ``opsverify.commands`` entry points
 of other installed distributions (``opsverify sandbox`` is ``opsverify-sandbox``'s). A command whose
 distribution is not installed says how to install it.

@@ -15,12 +15,17 @@ then blocks only on its own probe's result.
 - Sync-only libraries run in the engine's thread pool: ``await ctx.run_sync(fn, *args)``.
 - Errors are :mod:`opsverify.errors` types; anything else becomes :class:`ProbeCrashed` (one line).
 
-Example::
+Example (the plugin does this through :meth:`opsverify.session.OvSession.prefetch`)::
+
+    async def fetch(ctx: ProbeContext[HttpTarget]) -> str:
+        return f"{ctx.target.url}: {ctx.remaining():.1f} s left"
 
     engine = Engine(concurrency=64)
     key = ProbeKey("http_response", "staging", "gateway")
-    future = engine.submit(key, ProbeRequest(fn=fetch, env=env, target=target, item=None, timeout=5.0))
-    response = engine.result(key)
+    request = ProbeRequest(fn=fetch, env=env, target=target, item=None, timeout=target.timeout)
+    future = engine.submit(key, request)      # starts it; the same key again returns this future
+    answer = engine.result(key)               # blocks; raises the probe's opsverify.errors type
+    engine.shutdown()
 """
 
 from __future__ import annotations

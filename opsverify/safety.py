@@ -1,6 +1,6 @@
 """Safety classes decided from what a check will send, and the guard every send passes.
 
-A check's class (DESIGN.md §6) is the highest of
+A check's class (README, "Safety classes") is the highest of
 
 - its markers (``@pytest.mark.mutating`` / ``disruptive``): what the check's author declared;
 - what each of its probes will send to *this* target (:class:`Sends`, declared with the probe:

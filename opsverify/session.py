@@ -2,8 +2,8 @@
 
 Example (inside the plugin)::
 
-    session = OvSession.from_options(config)
-    cases = session.cases_for(metafunc)      # parametrization of one check
+    session = OvSession.create(root, env_names, env_files, concurrency, phase=phase)
+    cases = session.cases(section, configured, each)   # parametrization of one check
     session.prefetch(items)                  # start every probe of the selected items
     session.probe_result(spec, case)         # what a probe fixture returns
 """

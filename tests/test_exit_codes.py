@@ -1,6 +1,6 @@
 """Exit codes and the console: every ``--tb`` style works, and a run says in its summary how it ended.
 
-pytest's own exit codes (DESIGN.md §4): 0 all passed, 1 failures, 2 interrupted, 3 internal error,
+pytest's own exit codes (README, "Exit codes"): 0 all passed, 1 failures, 2 interrupted, 3 internal error,
 4 usage error, 5 no tests. Runs are real pytest subprocesses against the demo service.
 """
 

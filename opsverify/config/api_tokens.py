@@ -1,23 +1,7 @@
 """``api_tokens:`` section: third-party API tokens checked through their provider's introspection endpoint.
 
-Example (Cloudflare; its defaults are this section's defaults)::
-
-    api_tokens:
-      - name: cloudflare-ingress
-        verify_url: https://api.cloudflare.com/client/v4/user/tokens/verify
-        token: {env: CLOUDFLARE_API_TOKEN}     # sent as "Authorization: Bearer <token>"
-        expires_path: result.expires_on        # where the answer keeps the expiry (RFC 3339)
-        min_days: {warn: 30, critical: 7}      # default: defaults.credential_min_days
-        issued_at: 2026-09-14                  # optional: when it was created (for the credential inventory)
-      - name: other-provider
-        verify_url: https://api.example.com/v1/token/introspect
-        method: POST
-        token: {file: /run/secrets/example-token}
-        header: x-api-key                      # the token itself, no prefix
-        prefix: ""
-        active_path: active                    # a boolean true, or ...
-        active_value: true                     # ... the value that means "active" (default "active")
-        expires_path: exp                      # RFC 3339 text or Unix seconds
+Its keys: ``docs/environment/reference.md#api_tokens``;
+an example and its checks: ``docs/environment/tokens.md``.
 
 Paths use the ``json:`` path syntax (``result.expires_on``, ``items[0].exp``).
 """
@@ -53,8 +37,9 @@ class ApiTokenTarget(Target):
     id_path: str | None = "result.id"
     issued_at: datetime | date | None = None
     min_days: MinDays | None = None
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
 
     @field_validator("active_path", "expires_path", "id_path")
     @classmethod

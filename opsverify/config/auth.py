@@ -18,26 +18,8 @@ dedicated synthetic identities.
   publishes both kids, new tokens are signed with the new one); ``after`` the new one works and the
   old one is refused.
 
-Example::
-
-    auth:
-      - name: platform
-        base_url: https://api.staging.example.com
-        ca_bundle: certs/internal-ca.pem
-        client: {token_path: /auth/token, client_id: opsverify-synthetic, client_secret: {env: SYNTHETIC_CLIENT_SECRET}}
-        refresh_path: /auth/refresh
-        me_path: /auth/me
-        jwt: {issuer: https://auth.example.com, audience: platform-api, algorithms: [RS256]}
-        revoke: {path: /admin/tokens/revoke, admin_token: {env: PLATFORM_ADMIN_TOKEN}}
-        admin_paths: [/admin/tokens, {path: /admin/tokens/revoke, method: POST}]
-        api_key: {path: /v1/keys/check, header: x-api-key, key: {env: PLATFORM_API_KEY}}
-        retired_api_keys:
-          - {name: key-2024-07, key: {env: PLATFORM_API_KEY_2024_07}}
-        jwks: {path: /.well-known/jwks.json, kids: [platform-2025-07], retired_kids: [platform-2024-07]}
-        rotation:
-          phase: overlap                       # before | overlap | after (default after); --phase overrides
-          api_key: {old: {env: PLATFORM_API_KEY_OLD}, new: {env: PLATFORM_API_KEY}}
-          signing_key: {old_kid: platform-2025-01, new_kid: platform-2025-07}
+Its keys: ``docs/environment/reference.md#auth``;
+an example and its checks: ``docs/environment/auth.md``.
 """
 
 from __future__ import annotations
@@ -177,8 +159,9 @@ class AuthTarget(Target):
     """An API edge: where its auth endpoints are, and what its credentials must do."""
 
     base_url: HttpUrl = Field(pattern=r"^https?://[^/]+/?$", description="scheme://host[:port] of the API")
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     client: ClientCredentials | None = None
     refresh_path: str | None = Field(default=None, pattern=PATH)
     me_path: str | None = Field(default=None, pattern=PATH,

@@ -5,13 +5,16 @@ A *section* is a top-level key of the environment file that lists named *targets
 :mod:`opsverify.config` and registers it with :func:`section`; the environment model is assembled
 from every registered section, so adding a system never edits a central list.
 
-Example (``opsverify/config/tcp.py``)::
+Example (``opsverify/config/network.py``)::
 
     class TcpTarget(Target):
-        host: str
-        port: int
+        host: Host = Field(description="the name or address to connect to")
+        port: Port
 
-    section("tcp", TcpTarget, system="tcp", doc="TCP ports that must accept connections")
+    section("tcp", TcpTarget, doc="TCP ports that must accept a connection")
+
+Every field's ``description`` is its line in ``docs/environment/reference.md``, which is generated
+from the registered sections (:mod:`opsverify.config.reference`).
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ def _accepts(model: type[BaseModel], field: str) -> tuple[bool, bool, bool]:
 
 
 class Safety(str, Enum):
-    """What a check does to the system it verifies (DESIGN.md §6)."""
+    """What a check does to the system it verifies (see the README, "Safety classes")."""
 
     read_only = "read_only"
     mutating = "mutating"
@@ -112,8 +115,10 @@ NAME_MAX = 64
 class Target(Strict):
     """One named thing a section verifies. ``timeout_s`` falls back to the environment default."""
 
-    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
-    timeout_s: float | None = Field(default=None, gt=0, le=300)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX,
+                      description="the target's name, unique in its section: check ids read <env>-<name>")
+    timeout_s: float | None = Field(default=None, gt=0, le=300,
+                                    description="seconds each probe of this target may take (defaults.timeout_s)")
     safety: Safety | None = Field(
         default=None,
         description="raise the class of every check of this target (mutating or disruptive); a target "

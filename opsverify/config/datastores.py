@@ -4,48 +4,8 @@ Durations (``max_ttl``, ``min_ttl``, ``max_age``, ``max_oldest_age``) are writte
 section's: ``45s``, ``30m``, ``24h``, ``7d``, ``1h30m`` or a plain number of **days**, alone or as
 ``{warn: ..., critical: ...}``. Sizes are bytes or ``10KB``, ``5MiB``, ``1.5GB``.
 
-Example::
-
-    redis:
-      - name: idempotency
-        url: rediss://redis.staging.example.com:6379/3   # redis:// or rediss:// (TLS); /3 = db index
-        username: gateway                      # ACL user (a name or a secret reference); default: "default"
-        password: {env: REDIS_PASSWORD}
-        ca_bundle: certs/internal-ca.pem       # rediss only; default: the system trust store
-        require_auth: true                     # default when a password is set: PING without it is refused
-        retired_password: {env: REDIS_OLD_PASSWORD}   # rotation: accepted --phase before/overlap, refused after
-        min_db_keys: 1                         # the db index holds at least this many keys
-        keys:
-          - {name: idempotency, pattern: "idem:*", max_ttl: 24h, sample: 200}   # min_keys: 1 by default
-
-    postgres:
-      - name: app-db
-        host: db.staging.example.com
-        port: 5432
-        database: app
-        user: app
-        password: {env: APP_DB_PASSWORD}
-        sslmode: verify-full                   # disable | allow | prefer | require | verify-ca | verify-full
-        ca_bundle: certs/rds-ca.pem
-        retired_password: {env: APP_DB_OLD_PASSWORD}
-        retired_user: app_v1                   # the old role, when the rotation moves to a new one
-        migrations: {tool: prisma, count: 42, head: 20240601000000_add_escrow}
-        backup: {path: /backups/pg/app-*.dump, max_age: 26h, min_size: 1MB}
-      - name: app-db-replica
-        host: db-replica.staging.example.com
-        database: app
-        user: app
-        password: {env: APP_DB_PASSWORD}
-        role: replica                          # primary | replica (pg_is_in_recovery()); after a failover
-        max_replication_lag: {warn: 10s, critical: 60s}   # replica only: time behind the primary
-
-    backups:
-      - name: mongo-nightly
-        path: /backups/mongo/**/*.archive.gz     # glob; ${VAR} and a relative path (to this file) work
-        max_age: {warn: 25h, critical: 49h}
-        min_size: 10KB
-        min_count: 30                            # retention keeps at least 30 artifacts
-        max_oldest_age: 32d                      # and prunes what is older than that
+Its keys: ``docs/environment/reference.md`` (#redis, #postgres, #backups);
+an example and its checks: ``docs/environment/datastores.md``.
 """
 
 from __future__ import annotations
@@ -131,8 +91,9 @@ class RedisTarget(Target, ClientCertificate):
         description="a PING without credentials must be refused (default: true when a password is set; "
         "false: do not check)",
     )
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     min_db_keys: int | None = Field(default=None, ge=0, description="keys the db index must hold (DBSIZE)")
     keys: list[RedisKeys] = Field(default_factory=list)
 

@@ -1,32 +1,7 @@
 """``hosts:`` section: machines (or pods) inspected through pytest-testinfra's backends.
 
-Example::
-
-    hosts:
-      - name: web-1
-        host: ssh://deploy@web-1.staging.internal   # any testinfra spec: local://, ssh://user@host,
-                                                     # paramiko://..., kubectl://pod?namespace=ns&container=c,
-                                                     # docker://container, ansible://...
-        ssh_config: ~/.ssh/config                    # optional, ssh/paramiko only
-        ssh_identity_file: ${DEPLOY_KEY_PATH}        # optional path (${VAR} and ~ expand)
-        sudo: false
-        services:
-          - {name: nginx}                            # running and enabled (the defaults)
-          - {name: telnet, running: false, enabled: false}
-          - {name: certbot-renew, enabled: null}     # null: do not check that aspect
-        sockets:
-          - {name: "tcp://0.0.0.0:443"}              # listening (testinfra socket spec)
-          - {name: "tcp://0.0.0.0:23", listening: false}
-        files:
-          - {name: /etc/nginx/nginx.conf, mode: "0644", owner: root, group: root}
-          - {name: tls-key, path: /etc/ssl/private/web.key, mode: "0600", owner: root}
-          - {name: /etc/nginx/sites-enabled/default, present: false}
-        packages:
-          - {name: nginx, version: "1.24"}           # installed, version 1.24 or 1.24.x / 1.24-...
-          - {name: telnetd, installed: false}
-        processes:
-          - {name: nginx, user: root}                # comm defaults to the name
-          - {name: gunicorn-api, args_contains: "gunicorn api:app", min_count: 2}
+Its keys: ``docs/environment/reference.md#hosts``;
+an example and its checks: ``docs/environment/hosts.md``.
 
 Item names must be unique within each list. ``mode`` is an octal string: quote it (YAML reads an
 unquoted 0644 as the number 420).

@@ -1,20 +1,7 @@
 """``http:`` section: HTTP(S) endpoints with status, latency, body, JSON and header expectations.
 
-Example::
-
-    http:
-      - name: gateway
-        url: https://gateway.staging.example.com/healthz
-        status: 200                     # or [200, 204]
-        max_latency_ms: {warn: 300, critical: 400}
-        body_contains: ok
-        body_not_contains: [maintenance, "<html"]   # text that must not be in the body (one or a list)
-        json: {status: ok, "checks[0].healthy": true, "checks[*].healthy": true, "replicas[any].role": primary}
-        json_absent: [error, "checks[*].error"]   # fields that must not be there (their parents must be)
-        headers: {content-type: application/json, x-request-id: null}   # null: must be present
-        request_headers: {authorization: {env: GATEWAY_TOKEN, prefix: "Bearer "}}
-        ca_bundle: certs/internal-ca.pem
-        follow_redirects: false
+Its keys: ``docs/environment/reference.md#http``;
+an example and its checks: ``docs/environment/http.md``.
 """
 
 from __future__ import annotations
@@ -49,7 +36,7 @@ class HeaderValue(SecretRef):
     authentication: ``Basic base64(<basic_user>:<secret>)``.
     """
 
-    prefix: str = ""
+    prefix: str = Field(default="", description="text sent before the secret, e.g. \"Bearer \"")
     basic_user: str | None = Field(default=None, min_length=1, max_length=255, pattern=r"^[^:\r\n]+$",
                                    description="send 'Basic base64(<basic_user>:<secret>)' (HTTP Basic auth)")
 
@@ -57,20 +44,26 @@ class HeaderValue(SecretRef):
 class HttpTarget(Target, ClientCertificate):
     """An HTTP(S) endpoint and what a healthy answer looks like."""
 
-    url: HttpUrl = Field(pattern=r"^https?://")
-    method: str = Field(default="GET", pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$")
-    status: HttpStatus | list[HttpStatus] = 200
-    max_latency_ms: MaxMs | None = None
-    body_contains: str | None = None
+    url: HttpUrl = Field(pattern=r"^https?://", description="the URL to request")
+    method: str = Field(default="GET", pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$",
+                        description="a method other than GET, HEAD or OPTIONS makes the checks mutating")
+    status: HttpStatus | list[HttpStatus] = Field(default=200,
+                                                  description="the expected status code, or a list of them")
+    max_latency_ms: MaxMs | None = Field(default=None, description="latency budget; default: defaults.http_latency_ms")
+    body_contains: str | None = Field(default=None, description="text the body must contain")
     body_not_contains: list[str] | None = Field(default=None, description="text that must not appear in the body")
-    json_fields: dict[str, Any] | None = Field(default=None, alias="json")
+    json_fields: dict[str, Any] | None = Field(default=None, alias="json",
+                                               description="JSON path -> value the body must have (a.b[0].c, a[*].b)")
     json_absent: list[str] | None = Field(default=None, description="JSON paths that must not exist in the body")
-    headers: dict[str, str | None] | None = None
+    headers: dict[str, str | None] | None = Field(
+        default=None, description="response headers that must be present, each with text it must contain (null: any)")
     request_headers: dict[str, str | HeaderValue] = Field(default_factory=dict)
-    body: str | None = None
-    ca_bundle: str | None = None
-    verify_tls: bool = True
-    follow_redirects: bool = False
+    body: str | None = Field(default=None, description="request body to send (with a method that takes one)")
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
+    follow_redirects: bool = Field(default=False,
+                                   description="follow redirects; false: a 3xx that is not an expected status fails")
 
     @field_validator("status")
     @classmethod

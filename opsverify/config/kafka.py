@@ -1,30 +1,7 @@
 """``kafka:`` section: one Kafka cluster per target — brokers, required topics, consumer-group lag, canary.
 
-Example::
-
-    kafka:
-      - name: events
-        bootstrap: kafka-0.staging.internal:9093,kafka-1.staging.internal:9093
-        security_protocol: SASL_SSL          # default: PLAINTEXT, SSL with ca_bundle, SASL_SSL with sasl
-        sasl:
-          mechanism: SCRAM-SHA-512           # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
-          username: {env: KAFKA_USERNAME}
-          password: {env: KAFKA_PASSWORD}
-        ca_bundle: certs/kafka-ca.pem        # relative to this file; default: the system trust store
-        min_brokers: 3
-        replication_factor: 3                # default for every topic below (a topic may override)
-        min_insync_replicas: 2               # default for every topic below (a topic may override)
-        topics:
-          - {name: kernel.proposals, partitions: 3}
-          - {name: aion.metrics.runtime, partitions: 6, replication_factor: 2}
-        max_lag: {warn: 1000, critical: 10000}   # default for every group below
-        groups:
-          - {name: control-plane, max_lag: 1000, max_partition_lag: 500,
-             max_commit_age_s: 300}          # over --samples: lagging with no commit for 5 min fails
-          - {name: metrics-writer, topics: [aion.metrics.runtime]}
-        canary:                              # mutating: produces one record and reads it back
-          topic: opsverify.canary
-          max_latency_ms: {warn: 500, critical: 2000}
+Its keys: ``docs/environment/reference.md#kafka``;
+an example and its checks: ``docs/environment/kafka.md``.
 """
 
 from __future__ import annotations
@@ -106,7 +83,8 @@ class KafkaTarget(Target, ClientCertificate):
     bootstrap: str = Field(description="host:port[,host:port...] (a YAML list is accepted too)")
     security_protocol: SecurityProtocol | None = None
     sasl: KafkaSasl | None = None
-    ca_bundle: str | None = None
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
     min_brokers: int | None = Field(default=None, ge=1)
     replication_factor: int | None = Field(
         default=None, ge=1, description="default minimum replication factor of every topic"

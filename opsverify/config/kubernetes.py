@@ -1,28 +1,7 @@
 """``kubernetes:`` section: clusters and the objects in them that must be healthy.
 
-Example::
-
-    kubernetes:
-      - name: prod-auth                       # one target per cluster (and namespace, if you like)
-        kubeconfig: ${HOME}/.kube/prod.yaml   # path; ${VAR} and ~ expand; default: $KUBECONFIG / ~/.kube/config
-        context: prod-eu-1                    # default: the kubeconfig's current context
-        # in_cluster: true                    # instead: the pod's service account (deploy/rbac/)
-        namespace: auth-platform              # default namespace of the items below
-        max_restarts: {warn: 2, critical: 5}  # per container, since the pod started
-        workloads:
-          - {name: auth-edge-service, linkerd: true, min_replicas: 2}   # kind defaults to Deployment
-          - {name: nightly-batch, min_replicas: 0}          # may be scaled to zero (default: at least 1)
-          - {name: vault, namespace: vault, kind: StatefulSet}
-          - {name: node-exporter, namespace: monitoring, kind: DaemonSet, max_restarts: 10}
-        certificates:                         # cert-manager Certificates
-          - {name: auth-edge-tls, min_days: {warn: 30, critical: 14}}
-        linkerd_identity: {namespace: linkerd, secret: linkerd-identity-issuer, min_days: 30}
-        linkerd_trust_anchor: {namespace: linkerd, configmap: linkerd-identity-trust-roots, min_days: 60}
-        secrets:                              # age from the rotation annotation, else creation time
-          - {name: nats-wasmcloud-creds, namespace: platform, max_age_days: 90}
-        hpas:
-          - {name: auth-edge-service, max_minutes_at_max: {warn: 10, critical: 30}}
-        crds: [certificates.cert-manager.io, servers.policy.linkerd.io]
+Its keys: ``docs/environment/reference.md#kubernetes``;
+an example and its checks: ``docs/environment/kubernetes.md``.
 
 Item names must be unique within each list (they name the check); to watch two objects with the
 same name in different namespaces, use one target per namespace.

@@ -72,11 +72,12 @@ TIER_ALLOW: dict[Tier, list[Safety]] = {
 class Defaults(Strict):
     """Environment-wide defaults; a target's own value always wins. Unset ones come from the tier."""
 
-    timeout_s: float = Field(default=5.0, gt=0, le=300)
-    tls_min_days: MinDays | None = None
-    http_latency_ms: MaxMs | None = None
-    credential_min_days: MinDays | None = None
-    max_credential_age_days: float = Field(default=90, gt=0, le=36_500)
+    timeout_s: float = Field(default=5.0, gt=0, le=300, description="seconds every probe may take")
+    tls_min_days: MinDays | None = Field(default=None, description="days a certificate must have left; default by tier")
+    http_latency_ms: MaxMs | None = Field(default=None, description="latency budget of answers; by tier")
+    credential_min_days: MinDays | None = Field(default=None, description="days a credential must have left")
+    max_credential_age_days: float = Field(default=90, gt=0, le=36_500,
+                                           description="days since a credential was issued or rotated, at most")
 
     def for_tier(self, tier: Tier) -> Defaults:
         """A copy with every unset threshold taken from ``tier``'s defaults."""
@@ -90,12 +91,15 @@ class Defaults(Strict):
 class EnvironmentBase(Strict):
     """Fields every environment has; the sections are added from the registry."""
 
-    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
-    tier: Tier = Tier.dev
-    allow: list[Safety] | None = None
-    description: str = ""
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX,
+                      description="the environment's name (default: the file name); check ids start with it")
+    tier: Tier = Field(default=Tier.dev, description="picks the default thresholds and the safety classes allowed")
+    allow: list[Safety] | None = Field(
+        default=None, description="safety classes whose checks may run; default by tier: dev all three, staging "
+        "read_only and mutating, production read_only")
+    description: str = Field(default="", description="free text about the environment")
     defaults: Defaults = Field(default_factory=Defaults)
-    rotation: Rotation | None = Field(default=None, description="a credential rotation in progress (see config/rotation.py)")
+    rotation: Rotation | None = Field(default=None, description="a credential rotation in progress (README: rotation phases)")
     analysis: Analysis | None = Field(default=None, description="judge read-only checks over a window of samples")
     source: str = Field(default="", exclude=True)
 

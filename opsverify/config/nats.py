@@ -4,32 +4,8 @@ A target is "this credential against this server": connect, round trip, the subj
 the credential must (not) have, the credential's lifetime, JetStream streams and consumers, and
 the server's monitoring endpoint. List the same server twice to verify two credentials.
 
-Example::
-
-    nats:
-      - name: wasmcloud
-        url: tls://nats.staging.example.com:4222        # or a list of seed URLs
-        ca_bundle: certs/nats-ca.pem                     # TLS verified against this CA
-        creds: {env: NATS_WASMCLOUD_CREDS}               # .creds content, or a path to the file
-        # or: nkey_seed: {file: ...} | user: app + password: {env: ...} | token: {env: ...}
-        account: WASMCLOUD                               # account name or public key (A...)
-        credential_min_days: {warn: 30, critical: 7}     # default: defaults.credential_min_days
-        max_credential_age_days: 90                      # default: defaults.max_credential_age_days
-        allow_publish: ["wasmcloud.evt.>", "wasmbus.ctl.v1.>"]
-        deny_publish: ["$SYS.>", "restate.>"]
-        allow_subscribe: ["wasmcloud.>", "_INBOX.>"]
-        deny_subscribe: ["$SYS.>"]
-        previous: {creds: {env: NATS_WASMCLOUD_OLD_CREDS}}   # during a rotation (see rotation: / --phase)
-        request: {subject: "$SRV.PING.orders", reply_contains: orders}
-        canary_subject: opsverify.canary.wasmcloud        # mutating: publishes one message
-        max_round_trip_ms: {warn: 250, critical: 1000}
-        jetstream: true
-        streams:
-          - {name: ORDERS, subjects: ["orders.>"], min_replicas: 3, storage: file}
-        consumers:
-          - {stream: ORDERS, consumer: processor, max_pending: {warn: 1000, critical: 10000},
-             max_ack_pending: 500, max_ack_age_s: 300}   # over --samples: no ack for 5 min fails
-        monitoring_url: http://nats.staging.internal:8222
+Its keys: ``docs/environment/reference.md#nats``;
+an example and its checks: ``docs/environment/nats.md``.
 """
 
 from __future__ import annotations
@@ -187,17 +163,29 @@ class NatsTarget(Target, ClientCertificate):
     )
     # the credential itself
     account: str | None = Field(default=None, description="expected account: name or public key (A...)")
-    credential_min_days: MinDays | None = None
-    max_credential_age_days: MaxDays | None = None
+    credential_min_days: MinDays | None = Field(default=None,
+                                                description="days to the JWT's expiry, at least; default: "
+                                                            "defaults.credential_min_days")
+    max_credential_age_days: MaxDays | None = Field(default=None,
+                                                    description="days since the JWT was issued, at most; default: "
+                                                                "defaults.max_credential_age_days")
     # subject permissions the server must enforce for this credential
-    allow_publish: list[str] = Field(default_factory=list)
-    deny_publish: list[str] = Field(default_factory=list)
-    allow_subscribe: list[str] = Field(default_factory=list)
-    deny_subscribe: list[str] = Field(default_factory=list)
+    allow_publish: list[str] = Field(default_factory=list,
+                                     description="subjects it must be allowed to publish to (a wildcard: a concrete "
+                                                 "subject)")
+    deny_publish: list[str] = Field(default_factory=list,
+                                    description="subjects the server must refuse this credential to publish to")
+    allow_subscribe: list[str] = Field(default_factory=list,
+                                       description="subjects it must be allowed to subscribe to (wildcards allowed)")
+    deny_subscribe: list[str] = Field(default_factory=list,
+                                      description="subjects the credential must be refused to subscribe to")
     # round trips
     request: NatsRequest | None = None
-    canary_subject: str | None = None
-    max_round_trip_ms: MaxMs | None = None
+    canary_subject: str | None = Field(default=None,
+                                       description="mutating: one message is published here and must come back")
+    max_round_trip_ms: MaxMs | None = Field(default=None,
+                                            description="budget of the request and canary round trips; default "
+                                                        "{warn: 250, critical: 1000}")
     # JetStream
     jetstream: bool | None = Field(
         default=None, description="expected JetStream state (default: true when streams or consumers are listed)"

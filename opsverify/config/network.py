@@ -1,12 +1,7 @@
 """``tcp:`` and ``dns:`` sections: ports that must accept connections, names that must resolve.
 
-Example::
-
-    tcp:
-      - {name: postgres, host: db.staging.internal, port: 5432}
-    dns:
-      - {name: gateway, hostname: gateway.staging.example.com, expect: [203.0.113.10]}
-      - {name: internal, hostname: api.svc.internal, nameserver: 10.0.0.2:53}
+Its keys: ``docs/environment/reference.md`` (#tcp, #dns);
+an example and its checks: ``docs/environment/network.md``.
 """
 
 from __future__ import annotations
@@ -22,14 +17,14 @@ from opsverify.config.values import Host, Port, shown
 class TcpTarget(Target):
     """A TCP port that must accept a connection."""
 
-    host: Host
-    port: Port
+    host: Host = Field(description="the host to connect to")
+    port: Port = Field(description="the TCP port that must accept a connection")
 
 
 class DnsTarget(Target):
     """A DNS name that must resolve (to exactly the ``expect`` set of addresses, when given)."""
 
-    hostname: Host
+    hostname: Host = Field(description="the DNS name to resolve")
     expect: list[str] | None = None
     nameserver: str | None = Field(
         default=None, description="ask this server (host or host:port) instead of the system resolver"

@@ -2,23 +2,8 @@
 
 Durations (``max_age``) are written as ``45s``, ``30m``, ``26h``, ``7d`` or a number of days.
 
-Example::
-
-    object_storage:
-      - name: backups
-        endpoint: https://minio.staging.example.com     # leave out for AWS S3
-        region: us-east-1
-        bucket: aion-backups
-        access_key: {env: S3_ACCESS_KEY_ID}
-        secret_key: {env: S3_SECRET_ACCESS_KEY}
-        addressing: path                  # path (MinIO's default) | virtual
-        ca_bundle: certs/internal-ca.pem
-        lifecycle_rules:                  # rules that must exist (id, prefix, expiry in days)
-          - {id: memory-retention, prefix: memory/, expiration_days: 30}
-        max_abort_multipart_days: 3       # incomplete multipart uploads aborted after at most 3 days
-        backups:                          # the newest object under the prefix must be younger than max_age
-          - {name: pg, prefix: pg/, max_age: 26h}
-        versioning: true                  # true: Enabled; false: never enabled or Suspended
+Its keys: ``docs/environment/reference.md#object_storage``;
+an example and its checks: ``docs/environment/object-storage.md``.
 """
 
 from __future__ import annotations
@@ -69,8 +54,9 @@ class ObjectStorageTarget(Target):
     access_key: SecretRef | None = None
     secret_key: SecretRef | None = None
     addressing: Literal["path", "virtual"] = "path"
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     lifecycle_rules: list[LifecycleRuleSpec] = Field(default_factory=list)
     max_abort_multipart_days: int | None = Field(default=None, ge=1)
     backups: list[BackupPrefix] = Field(default_factory=list)

@@ -1,18 +1,7 @@
 """``pact:`` section: a Pact Broker - reachable (heartbeat, latency) and can-i-deploy per release.
 
-Example::
-
-    pact:
-      - name: broker
-        url: https://pact-broker.auth-platform.example.com
-        token: {env: PACT_BROKER_TOKEN}        # optional: sent as "Authorization: Bearer ..."
-        ca_bundle: certs/internal-ca.pem       # default: the system trust store
-        max_latency_ms: {warn: 300, critical: 1000}   # heartbeat; default: defaults.http_latency_ms
-        can_i_deploy:
-          - pacticipant: auth-edge-service
-            version_env: GIT_SHA               # the version under test, read from $GIT_SHA at run time
-            to_environment: production
-          - {pacticipant: token-service, version: 1.4.2, to_environment: production}
+Its keys: ``docs/environment/reference.md#pact``;
+an example and its checks: ``docs/environment/contracts.md``.
 
 Each ``can_i_deploy`` entry asks the broker's matrix whether that version is compatible with every
 version already deployed to ``to_environment`` (what ``pact-broker can-i-deploy --to-environment``
@@ -74,9 +63,10 @@ class PactTarget(Target):
 
     url: HttpUrl = Field(pattern=r"^https?://[^/]+(/.*)?$", description="the broker's base URL")
     token: SecretRef | None = Field(default=None, description="bearer token (PactFlow, or a broker behind auth)")
-    ca_bundle: str | None = None
-    verify_tls: bool = True
-    max_latency_ms: MaxMs | None = None
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
+    max_latency_ms: MaxMs | None = Field(default=None, description="latency budget; default: defaults.http_latency_ms")
     can_i_deploy: list[CanIDeploy] = Field(default_factory=list)
 
     @field_validator("url")

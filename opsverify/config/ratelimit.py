@@ -6,17 +6,8 @@ a 429 came within ``max_requests``, and the 429 carried a usable ``Retry-After``
 the checker's own quota, so give it a client identity of its own: ``client_id_header`` sends a fresh
 id per run (for limiters keyed by a client header), or a dedicated API key in ``headers``.
 
-Example::
-
-    ratelimit:
-      - name: jobs-api
-        url: https://api.staging.example.com/api/jobs
-        method: GET
-        limit: 20                       # requests the limiter lets through in one burst
-        max_requests: 40                # a 429 must come within this many (default: 2 x limit)
-        client_id_header: x-client-id   # a fresh id per run, so the burst hits only the checker's bucket
-        headers: {x-api-key: {env: RATE_LIMIT_CHECK_KEY}}
-        retry_after_max_s: 60           # a Retry-After above this is a failure (default 3600)
+Its keys: ``docs/environment/reference.md#ratelimit``;
+an example and its checks: ``docs/environment/ratelimit.md``.
 """
 
 from __future__ import annotations
@@ -37,8 +28,9 @@ class RateLimitTarget(Target):
     method: str = Field(default="GET", pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE)$")
     body: str | None = None
     headers: dict[str, str | HeaderValue] = Field(default_factory=dict)
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     limit: int = Field(ge=1, le=10_000, description="requests the limiter must accept in one burst")
     max_requests: int | None = Field(default=None, ge=2, le=20_000,
                                      description="the burst's bound: a 429 must come by then (default 2 x limit)")

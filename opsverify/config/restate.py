@@ -4,27 +4,8 @@ One target is one Restate environment: admin API (health, version, services, dep
 ingress (health, a smoke invocation), the bearer token an auth proxy in front demands (Restate
 Cloud and its tunnels have one; the open-source server does not), and the token's age.
 
-Example::
-
-    restate:
-      - name: platform
-        admin_url: https://restate-admin.staging.example.com:9070     # /health, /version, /services ...
-        ingress_url: https://restate.staging.example.com:8080          # /restate/health, invocations
-        # explicit health URLs override <admin_url>/health and <ingress_url>/restate/health:
-        # admin_health_url: https://gw.example.com/restate-admin/health
-        tunnel_health_url: https://tunnel.eu.restate.cloud/env_201abc/prod-tunnel/health
-        token: {env: RESTATE_TOKEN}              # sent as Authorization: Bearer <token>
-        previous_token: {env: RESTATE_OLD_TOKEN} # rotation: must be rejected once it is removed
-        token_issued_at: 2026-08-01              # rotation drift: age <= max_token_age_days
-        max_token_age_days: {warn: 75, critical: 90}   # default: defaults.max_credential_age_days
-        max_latency_ms: {warn: 300, critical: 1000}    # health endpoints; default: defaults.http_latency_ms
-        min_version: 1.5.0
-        services:
-          - {name: Greeter, handlers: [greet]}
-          - {name: Cart, type: VirtualObject}
-        invocations:                              # mutating (unless the target says safety: read_only)
-          - {service: Greeter, handler: greet, input: Ada, expect: "Hello, Ada!"}
-          - {name: cart-ping, service: Cart, key: smoke, handler: ping, expect_contains: pong}
+Its keys: ``docs/environment/reference.md#restate``;
+an example and its checks: ``docs/environment/restate.md``.
 """
 
 from __future__ import annotations
@@ -181,9 +162,10 @@ class RestateTarget(Target):
         default=None, description="when the current token was issued (date, or date-time; UTC if no zone)"
     )
     max_token_age_days: MaxDays | None = None
-    ca_bundle: str | None = None
-    verify_tls: bool = True
-    max_latency_ms: MaxMs | None = None
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
+    max_latency_ms: MaxMs | None = Field(default=None, description="latency budget; default: defaults.http_latency_ms")
     min_version: str | None = None
     services: list[RestateService] = Field(default_factory=list)
     invocations: list[RestateInvocation] = Field(default_factory=list)

@@ -12,16 +12,9 @@ overlap    the old and the new credential both work
 after      the new credential works, the old one is rejected
 =========  ===================================================
 
-Declared in the environment file (``--phase`` on the command line overrides it for every
-credential of the run)::
-
-    rotation:
-      phase: overlap                     # before | overlap | after
-      change: CHG-2291                   # optional: the change record, shown in the summary
-      started_at: 2026-11-30T09:00:00Z   # optional
-      credentials:                       # optional: only these targets are rotating (default: all)
-        - nats/wasmcloud                 # <section>/<target name>, the environment's phase
-        - {target: restate/cloud, phase: after}   # or with a phase of its own
+Declared in the environment file's ``rotation:`` block (``--phase`` on the command line overrides it
+for every credential of the run); its keys: ``docs/environment/reference.md#top-level``, with an
+example in the README ("Credential rotation phases").
 
 Without a ``rotation:`` block and without ``--phase`` the rotation checks see no phase (``None``)
 and verify the end state of a finished rotation (an old credential, if still configured, must be

@@ -12,31 +12,8 @@ Defaults are the deploy runbook's performance targets (p95 of the jobs list < 40
 cache hits > 40 %, rate-limit blocks < 5 %). An SLO entry's own threshold wins, then the target's
 ``slo_defaults``, then those runbook values.
 
-Example::
-
-    prometheus:
-      - name: api
-        url: https://prometheus.staging.example.com
-        selector: 'job="api"'              # added to every ready-made query
-        window: 5m                         # rate() window of the ready-made queries
-        up_selector: 'job="api"'           # these scrape targets must be up
-        slo_defaults: {latency_ms: {warn: 300, critical: 400}}
-        latency:
-          - {name: jobs-list, selector: 'route="/jobs"'}            # p95 <= 400 ms
-        error_rate: [{name: api}]                                     # 5xx / all <= 1 %
-        cache_hit_ratio: [{name: jobs-cache, hits: cache_hits_total, misses: cache_misses_total}]
-        rate_limit_block_rate: [{name: api}]                          # 429 / all <= 5 %
-        gauges: [{name: websockets, metric: active_websocket_connections, max: 5000}]
-        queries:
-          - {name: queue-depth, query: 'max(queue_depth{queue="jobs"})', max: {warn: 500, critical: 1000}}
-
-    metrics:
-      - name: ws-gateway
-        url: http://ws-gateway.staging.internal:8000/metrics
-        interval_s: 2
-        latency: [{name: http, labels: {route: /jobs}}]
-        gauges: [{name: websockets, metric: active_websocket_connections, max: 5000}]
-        counters: [{name: errors, metric: app_errors_total, max: 0.5}]    # per second
+Its keys: ``docs/environment/reference.md`` (#prometheus, #metrics);
+an example and its checks: ``docs/environment/slo.md``.
 """
 
 from __future__ import annotations
@@ -279,8 +256,9 @@ class SloTarget(Target):
 
     slo_defaults: SloDefaults = Field(default_factory=SloDefaults)
     request_headers: dict[str, str | HeaderValue] = Field(default_factory=dict)
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
 
     LISTS: ClassVar[tuple[str, ...]] = ()
 

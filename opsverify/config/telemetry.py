@@ -1,16 +1,7 @@
 """``telemetry:`` section: an OTLP/HTTP ingestion endpoint that must take data with its key and refuse it without.
 
-Example (SigNoz Cloud; any OTLP/HTTP receiver that checks a header works the same way)::
-
-    telemetry:
-      - name: signoz
-        endpoint: https://ingest.eu.signoz.cloud:443     # base URL: /v1/logs or /v1/traces is appended
-        signal: logs                                      # logs (default) | traces
-        key_header: signoz-ingestion-key                  # default: authorization
-        key_prefix: ""                                    # default: "" (e.g. "Bearer " for authorization)
-        key: {env: SIGNOZ_INGESTION_KEY}
-        retired_key: {env: SIGNOZ_PREVIOUS_INGESTION_KEY} # optional: the key being rotated out
-        service_name: opsverify-canary                    # resource service.name of the record sent
+Its keys: ``docs/environment/reference.md#telemetry``;
+an example and its checks: ``docs/environment/telemetry.md``.
 
 Every check of this section sends one small log record (or span): they are ``mutating``.
 """
@@ -39,8 +30,9 @@ class TelemetryTarget(Target):
     retired_key: SecretRef | None = None
     service_name: str = "opsverify-canary"
     rejected_statuses: list[HttpStatus] = Field(default_factory=lambda: list(REJECTED_DEFAULT))
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
 
     @field_validator("endpoint")
     @classmethod

@@ -1,18 +1,7 @@
 """``tls:`` section: certificates served by TLS endpoints.
 
-Example::
-
-    tls:
-      - name: gateway
-        host: gateway.staging.example.com
-        port: 443
-        server_name: gateway.staging.example.com   # SNI and hostname to verify (default: host)
-        ca_bundle: certs/internal-ca.pem           # default: the system trust store
-        min_days: {warn: 30, critical: 14}         # default: per tier
-        min_version: TLSv1.2
-        client_cert: certs/opsverify-client.pem    # mutual TLS: the certificate the checker presents
-        client_key: {file: certs/opsverify-client.key}   # its private key: a secret reference (PEM)
-        client_min_days: {warn: 30, critical: 14}  # default: min_days here, defaults.tls_min_days elsewhere
+Its keys: ``docs/environment/reference.md#tls``;
+an example and its checks: ``docs/environment/tls.md``.
 
 ``client_cert`` / ``client_key`` (:class:`ClientCertificate`) are taken by every section that speaks
 TLS to a server that may demand a client certificate: ``http``, ``tls``, ``nats``, ``kafka``,
@@ -59,12 +48,16 @@ TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 class TlsTarget(Target, ClientCertificate):
     """A TLS endpoint whose certificate must be valid, trusted, for the right name and not expiring."""
 
-    host: Host
-    port: Port = 443
-    server_name: str | None = None
-    ca_bundle: str | None = None
-    min_days: MinDays | None = None
-    min_version: TlsVersion = "TLSv1.2"
+    host: Host = Field(description="the server's host name or address")
+    port: Port = Field(default=443, description="the TLS port")
+    server_name: str | None = Field(default=None,
+                                    description="SNI and the name the certificate must be valid for; default: host")
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    min_days: MinDays | None = Field(default=None,
+                                     description="days the certificate must have left; default: defaults.tls_min_days")
+    min_version: TlsVersion = Field(default="TLSv1.2",
+                                    description="oldest protocol the server may negotiate; older ones must be refused")
 
     @property
     def sni(self) -> str:

@@ -4,29 +4,8 @@ Durations (``min_ttl``, ``max_age``) are written as ``45s``, ``30m``, ``12h``, `
 ``1h30m`` or a plain number of days (like the environment defaults ``credential_min_days`` and
 ``max_credential_age_days``), alone or as ``{warn: ..., critical: ...}``.
 
-Example::
-
-    vault:
-      - name: vault
-        addr: https://vault.staging.example.com:8200
-        token: {env: VAULT_TOKEN}            # the checker's own token (see docs for its policy)
-        ca_bundle: certs/internal-ca.pem     # default: the system trust store
-        namespace: ops                       # optional X-Vault-Namespace
-        role: any                            # any | active | standby (standby = also perf standby)
-        seal: {type: shamir, threshold: 3, shares: 5}
-        replication: {performance: disabled, dr: disabled}
-        raft: {min_peers: 5, peers: [vault-0, vault-1, vault-2, vault-3, vault-4]}
-        token_min_ttl: {warn: 14d, critical: 3d}   # default: defaults.credential_min_days
-        token_renewable: true
-        tokens:
-          - {name: auth-edge, token: {env: AUTH_EDGE_VAULT_TOKEN}, min_ttl: 24h, renewable: true}
-          # during a rotation: previous: {env: AUTH_EDGE_OLD_VAULT_TOKEN}
-          - {name: ci, accessor: 0uKk5z2D3pR...}    # looked up with the checker's token
-        leases:
-          - {name: db-creds, prefix: database/creds/auth-edge/, min_ttl: {warn: 30m, critical: 10m}}
-          - {name: one, lease_id: pki/issue/web/1Yq8..., renewable: false}
-        secrets:
-          - {name: hooks-key, path: omertaos/hooks, mount: secret, max_age: 90d}
+Its keys: ``docs/environment/reference.md#vault``;
+an example and its checks: ``docs/environment/vault.md``.
 """
 
 from __future__ import annotations
@@ -104,14 +83,18 @@ class VaultSeal(Strict):
 class VaultReplication(Strict):
     """Expected replication modes as ``sys/health`` reports them (disabled, primary, secondary ...)."""
 
-    performance: str | None = None
-    dr: str | None = None
+    performance: str | None = Field(default=None,
+                                    description="performance replication mode sys/health must report (disabled, "
+                                                "primary, secondary)")
+    dr: str | None = Field(default=None, description="disaster-recovery replication mode sys/health must report")
 
 
 class VaultRaft(Strict):
     """Integrated storage: how many peers there must be, and which ones."""
 
-    min_peers: int | None = Field(default=None, ge=1)
+    min_peers: int | None = Field(default=None, ge=1,
+                                  description="raft peers there must be at least; default: the number of listed "
+                                              "peers")
     peers: list[str] | None = Field(default=None, description="node ids that must be (and may be) peers")
 
     @property
@@ -127,10 +110,13 @@ class _Named(Strict):
 class VaultToken(_Named):
     """A token whose TTL must not run out: by secret reference (looks itself up) or by accessor."""
 
-    token: SecretRef | None = None
-    accessor: str | None = None
-    min_ttl: MinDuration = None
-    renewable: bool | None = None
+    token: SecretRef | None = Field(default=None,
+                                    description="the token itself (it looks itself up); or give accessor")
+    accessor: str | None = Field(default=None, description="the token's accessor, looked up with the checker's token")
+    min_ttl: MinDuration = Field(default=None,
+                                 description="TTL that must be left; default: defaults.credential_min_days")
+    renewable: bool | None = Field(default=None,
+                                   description="whether the token must (true) or must not (false) be renewable")
     previous: SecretRef | None = Field(
         default=None, description="during a rotation: the token this one replaces (valid until the overlap ends, "
         "revoked after; see rotation: / --phase)",
@@ -147,10 +133,13 @@ class VaultToken(_Named):
 class VaultLease(_Named):
     """A lease (``lease_id``), or every lease under ``prefix``, that must have TTL left."""
 
-    lease_id: str | None = None
-    prefix: str | None = None
-    min_ttl: MinDuration = None
-    renewable: bool | None = None
+    lease_id: str | None = Field(default=None, description="one lease; or give prefix")
+    prefix: str | None = Field(default=None,
+                               description="every lease under this prefix (judged by the one with the least TTL "
+                                           "left)")
+    min_ttl: MinDuration = Field(default=None, description="TTL that must be left; default {warn: 1h, critical: 10m}")
+    renewable: bool | None = Field(default=None,
+                                   description="whether the lease must (true) or must not (false) be renewable")
 
 
     @model_validator(mode="after")
@@ -169,9 +158,11 @@ class VaultLease(_Named):
 class VaultSecret(_Named):
     """A KV version 2 secret that must have been rotated (written) within ``max_age``."""
 
-    path: str = Field(min_length=1)
-    mount: str = "secret"
-    max_age: MaxDuration = None
+    path: str = Field(min_length=1, description="the secret's path inside its KV version 2 mount")
+    mount: str = Field(default="secret", description="the KV version 2 mount")
+    max_age: MaxDuration = Field(default=None,
+                                 description="age of the current version, at most; default: "
+                                             "defaults.max_credential_age_days")
 
 
     @field_validator("path", "mount")
@@ -195,15 +186,22 @@ class VaultTarget(Target):
 
     addr: HttpUrl = Field(pattern=r"^https?://[^/]+/?$", description="e.g. https://vault.example.com:8200")
     token: SecretRef | None = Field(default=None, description="the checker's own token")
-    ca_bundle: str | None = None
-    verify_tls: bool = True
-    namespace: str | None = None
-    role: Literal["any", "active", "standby"] = "any"
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
+    namespace: str | None = Field(default=None, description="sent as X-Vault-Namespace")
+    role: Literal["any", "active", "standby"] = Field(default="any",
+                                                      description="the HA role the node must have (standby includes "
+                                                                  "performance standby)")
     seal: VaultSeal | None = None
     replication: VaultReplication | None = None
     raft: VaultRaft | None = None
-    token_min_ttl: MinDuration = None
-    token_renewable: bool | None = None
+    token_min_ttl: MinDuration = Field(default=None,
+                                       description="TTL the checker's token must have left; default: "
+                                                   "defaults.credential_min_days")
+    token_renewable: bool | None = Field(default=None,
+                                         description="whether the checker's token must (true) or must not (false) "
+                                                     "be renewable")
     tokens: list[VaultToken] = Field(default_factory=list)
     leases: list[VaultLease] = Field(default_factory=list)
     secrets: list[VaultSecret] = Field(default_factory=list)

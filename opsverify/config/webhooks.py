@@ -17,24 +17,8 @@ same body, signed correctly, dated ``replay_age_s`` ago (past the receiver's tol
 refused. ``retired_secret`` is the secret a rotation retired: a delivery signed with it must be
 refused once the rotation is done (``after``, or no phase), and accepted before and during the overlap.
 
-Example::
-
-    webhooks:
-      - name: approval
-        url: https://api.staging.example.com/v1/hooks/approval
-        secret: {env: APPROVAL_HOOK_SECRET}       # the verification key (e.g. from Vault secret/omertaos/hooks)
-        algorithm: sha256                          # sha1 | sha256 | sha384 | sha512
-        signature_header: x-omerta-signature
-        signature_format: "{algorithm}={hex}"
-        tenant_header: x-tenant-id                 # null when the receiver needs no tenant
-        tenant: opsverify-canary
-        body: '{"event": "opsverify.canary", "dry_run": true}'
-        accepted_status: [200, 202, 204]
-        dry_run: false
-        timestamp_header: x-omerta-timestamp       # replay protection: signed Unix time (default: none)
-        signed_payload: "{timestamp}.{body}"       # what the HMAC covers when timestamp_header is set
-        replay_age_s: 600                          # how old the replayed delivery is (beyond the tolerance)
-        retired_secret: {env: APPROVAL_HOOK_OLD_SECRET}   # rotation: refused after, accepted before/overlap
+Its keys: ``docs/environment/reference.md#webhooks``;
+an example and its checks: ``docs/environment/webhooks.md``.
 """
 
 from __future__ import annotations
@@ -54,8 +38,9 @@ class WebhookTarget(Target):
     """An inbound webhook receiver and how a delivery to it must be signed."""
 
     url: HttpUrl = Field(pattern=r"^https?://")
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     secret: SecretRef
     algorithm: str = "sha256"
     signature_header: str = Field(default="x-omerta-signature", pattern=r"^[A-Za-z0-9-]+$")

@@ -7,19 +7,8 @@ matching reply within the latency budget and closes with code 1000. ``connection
 one of them (point it at a canary instance: while it holds the connections, real clients may be
 refused too).
 
-Example::
-
-    websocket:
-      - name: chat
-        url: wss://api.staging.example.com/ws/secure
-        ca_bundle: certs/internal-ca.pem          # default: the system trust store
-        headers: {authorization: {env: WS_TOKEN, prefix: "Bearer "}}
-        # or: token: {env: WS_TOKEN}  (sent as ?token=...; token_param changes the name)
-        send: '{"type": "ping", "id": "opsverify"}'
-        reply_json: {type: pong, id: opsverify}    # fields the JSON reply must have (a.b[0] paths)
-        reply_contains: pong                        # and/or a substring of the reply
-        max_latency_ms: {warn: 250, critical: 1000} # send -> reply; default: defaults.http_latency_ms
-        connection_cap: 20                          # optional (disruptive check)
+Its keys: ``docs/environment/reference.md#websocket``;
+an example and its checks: ``docs/environment/websocket.md``.
 """
 
 from __future__ import annotations
@@ -39,8 +28,9 @@ class WebSocketTarget(Target):
     """A WebSocket endpoint, the message to send and the reply a healthy service gives."""
 
     url: WsUrl = Field(pattern=r"^wss?://", description="ws:// or wss:// URL of the endpoint")
-    ca_bundle: str | None = None
-    verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, description="PEM file of the CA the server's certificate must "
+                                  "chain to (relative to this file); default: the system trust store")
+    verify_tls: bool = Field(default=True, description="false: do not verify the server's certificate")
     headers: dict[str, str | HeaderValue] = Field(
         default_factory=dict, description="handshake headers; values may be secret references (with prefix)"
     )
@@ -49,7 +39,7 @@ class WebSocketTarget(Target):
     send: str = Field(default='{"type": "ping", "id": "opsverify"}', min_length=1)
     reply_json: dict[str, Any] | None = Field(default=None, description="path -> value the JSON reply must have")
     reply_contains: str | None = None
-    max_latency_ms: MaxMs | None = None
+    max_latency_ms: MaxMs | None = Field(default=None, description="latency budget; default: defaults.http_latency_ms")
     connection_cap: int | None = Field(default=None, ge=1, le=1000,
                                        description="the server's connection cap (enables the disruptive cap check)")
 
