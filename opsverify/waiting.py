@@ -131,6 +131,17 @@ def _without_allure(config: pytest.Config) -> Iterator[None]:
             manager.register(allure, "allure_listener")
 
 
+def _fresh_request(item: pytest.Item) -> None:
+    """Give ``item`` a new fixture request, as pytest's run protocol does before running an item again.
+
+    pytest has no public call for it (its own protocol and pytest-rerunfailures call the item's
+    ``_initrequest``); without it the item's next set-up finds the fixtures it resolved before, torn down.
+    """
+    initrequest = getattr(item, "_initrequest", None)
+    if callable(initrequest):
+        initrequest()
+
+
 def _quiet_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> list[pytest.TestReport]:
     """Set ``item`` up, run it and tear it down through pytest's hooks, making its reports without
     logging them (no terminal line, no JUnit, no record), as pytest's own run protocol does otherwise:
@@ -139,8 +150,7 @@ def _quiet_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> list[pyt
     reraise: tuple[type[BaseException], ...] = (pytest.exit.Exception,)
     if not item.config.getoption("usepdb", False):
         reraise += (KeyboardInterrupt,)
-    if isinstance(item, pytest.Function):
-        item.funcargs = {}  # the fixtures of the evaluation before are torn down: ask for them again
+    _fresh_request(item)  # the fixtures of the evaluation before are torn down: ask for them again
     reports: list[pytest.TestReport] = []
 
     def phase(when: Literal["setup", "call", "teardown"], run: Callable[[], object]) -> pytest.TestReport:
@@ -154,8 +164,7 @@ def _quiet_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> list[pyt
     if item.session.shouldfail or item.session.shouldstop:
         nextitem = None
     phase("teardown", lambda: hook.pytest_runtest_teardown(item=item, nextitem=nextitem))
-    if isinstance(item, pytest.Function):
-        item.funcargs = {}  # so the reported run sets every fixture up afresh
+    _fresh_request(item)  # so the reported run sets every fixture up afresh
     return reports
 
 
