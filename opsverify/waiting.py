@@ -75,6 +75,7 @@ class Track:
 WAIT_PLAN_KEY = pytest.StashKey[WaitPlan]()
 TRACK_KEY = pytest.StashKey[Track]()
 RUN_KEY = pytest.StashKey[dict[str, Any]]()
+SECTIONS_KEY = pytest.StashKey[int]()  # report sections (captured output) of a check's quiet evaluations
 
 
 # -- options --------------------------------------------------------------------------------------
@@ -171,8 +172,8 @@ def _quiet_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> list[pyt
 def evaluate(item: pytest.Item, nextitem: pytest.Item | None) -> Seen:
     """Run ``item`` (set-up, body, tear-down) without reporting it; say what it saw.
 
-    Allure's listener is unplugged meanwhile; the check's notes and captured output are cleared
-    after, so the reported run starts clean.
+    Allure's listener is unplugged meanwhile; the check's notes are cleared after and its captured
+    output left out of its reports (:func:`reported_sections`), so the reported run starts clean.
     """
     from opsverify.plugin.state import NOTES_KEY, PROP, notes_of
 
@@ -188,8 +189,15 @@ def evaluate(item: pytest.Item, nextitem: pytest.Item | None) -> Seen:
         if kind != "passed" and seen.outcome == "passed":
             seen.outcome, seen.message = kind, (blob or {}).get("message", "") or kind
     del item.stash[NOTES_KEY]
-    item._report_sections.clear()
+    # its reports hold the sections added since the evaluation before (see reported_sections)
+    item.stash[SECTIONS_KEY] = item.stash.get(SECTIONS_KEY, 0) + max((len(r.sections) for r in reports), default=0)
     return seen
+
+
+def reported_sections(item: pytest.Item, sections: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The report sections (captured output) of the reported run of ``item``, without those its quiet
+    evaluations left behind (pytest gathers every section an item ever added into each of its reports)."""
+    return sections[item.stash.get(SECTIONS_KEY, 0):]
 
 
 def evaluate_all(batch: list[pytest.Item], anchor: pytest.Item | None) -> dict[str, Seen]:

@@ -126,7 +126,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = (path, lineno, REDACTOR.redact(reason))
     elif report.longrepr is not None and verbose_tb:
         report.longrepr = REDACTOR.redact(str(report.longrepr))
-    report.sections = [(title, REDACTOR.redact(text)) for title, text in report.sections]
+    report.sections = [(title, REDACTOR.redact(text)) for title, text in waiting.reported_sections(item, report.sections)]
     if kind is None:
         return
     blob = _record_fields(item, kind, message, report.when)
