@@ -3,8 +3,9 @@ probes of every check it was given at once, as a single process does.
 
 The controller deals the targets out with :func:`deal`, the same function every worker runs on its
 own collection (which is the controller's: xdist checks that all collected the same) with its
-``workerinput`` (``workerid``, ``workercount``): so a worker knows its checks before running the
-first without looking inside xdist. A worker that is not one of the dealt (one started to replace a
+``workerinput`` (``workerid``, ``workercount``, and whether the controller deals by target, set in
+``pytest_configure_node``): so a worker knows its checks before running the first without looking
+inside xdist. A worker that is not one of the dealt (one started to replace a
 crashed worker) probes each check when it runs it.
 """
 
@@ -20,6 +21,7 @@ from opsverify import analysis
 from opsverify.plugin.state import WAITED_KEY, is_worker, ov
 
 SHARE_KEY = pytest.StashKey[frozenset[str]]()
+DEALT = "opsverify_dealt_by_target"  # in a worker's workerinput: the controller deals with deal()
 
 
 def target_scope(nodeid: str) -> str:
@@ -93,6 +95,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return ByTargetScheduling(config, log)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Tell each worker whether the controller deals the checks out by target (``--dist load``)."""
+    node.workerinput[DEALT] = node.config.getoption("dist") == "load"
+
+
 def _share(session: pytest.Session) -> frozenset[str]:
     """The node ids the controller dealt to this worker (empty when it cannot be told)."""
     config = session.config
@@ -100,7 +108,7 @@ def _share(session: pytest.Session) -> frozenset[str]:
     if found is None:
         workerinput: dict[str, Any] = getattr(config, "workerinput", {})
         number, count = worker_number(workerinput), int(workerinput.get("workercount", 0) or 0)
-        if config.getoption("dist", None) == "load" and 0 <= number < count:
+        if workerinput.get(DEALT) and 0 <= number < count:
             found = frozenset(deal([i.nodeid for i in session.items], count)[number])
         else:
             found = frozenset()
