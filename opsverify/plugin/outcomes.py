@@ -74,6 +74,17 @@ class ShortReports:
             call.excinfo = excinfo
 
 
+def _address(item: pytest.Item) -> str | None:
+    """The configured address of the check's target, or ``None``."""
+    case = case_of(item)
+    if case is None:
+        return None
+    try:
+        return address_of(ov(item.config).target_of(case)) or None
+    except (KeyError, LookupError, AttributeError):
+        return None
+
+
 def _classify(item: pytest.Item, exc: BaseException) -> tuple[str, str, dict[str, Any]]:
     """``(kind, message, fields)`` of a check that raised ``exc``; ``fields`` is its record's ``failure``/``error``."""
     if isinstance(exc, CheckFailed):
@@ -83,11 +94,7 @@ def _classify(item: pytest.Item, exc: BaseException) -> tuple[str, str, dict[str
         if isinstance(exc, CouldNotVerify):
             fields = exc.fields()
             if fields["where"] is None:  # raised outside a probe (a secret, a window): the target's address
-                case = case_of(item)
-                try:
-                    fields["where"] = address_of(ov(item.config).target_of(case)) or None if case else None
-                except (KeyError, LookupError, AttributeError):
-                    pass
+                fields["where"] = _address(item)
         return "error", case_error_text(exc, case_of(item), ov(item.config)), {"error": fields or None}
     if isinstance(exc, AssertionError):
         return "failed", " ".join(str(exc).split()) or "assertion failed", {}
