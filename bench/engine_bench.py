@@ -104,7 +104,7 @@ def write_env(directory: Path, name: str, port: int, n: int, stalled_port: int |
     return path
 
 
-# One health check per target by default (the "300 health checks"); ``--all-http-checks``
+# One health check per target by default (300 health checks at the default N); ``--all-http-checks``
 # runs every HTTP check a target configures (3 per target here).
 HEALTH_CHECK = "checks/test_http.py::test_endpoint_returns_expected_status"
 ALL_HTTP_CHECKS = "checks/test_http.py"

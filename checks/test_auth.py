@@ -110,7 +110,7 @@ def test_jwks_publishes_public_keys_only(auth_jwks, target, expect):
                 actual=f"private key material published for {', '.join(exposed)}")
 
 
-# -- rotation phases (issue 8) ---------------------------------------------------------------------------
+# -- rotation phases ---------------------------------------------------------------------------------------
 def _phase(phase, target, expect) -> str:
     """The phase to verify: ``--phase`` or the environment's ``rotation:`` (the ``phase`` fixture), else
     the target's own ``rotation.phase``, else ``after`` (a finished rotation)."""

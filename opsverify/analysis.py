@@ -278,7 +278,7 @@ class WindowVerdicts:
         case = case_of(pyfuncitem)
         label = case.id if case is not None else pyfuncitem.name
         if window.verdict == "failed":
-            raise CheckFailed(f"{label}: {window.reason}")
+            raise CheckFailed(f"{label}: {window.reason}", target=label)
         if window.verdict == "error":
             raise WindowErrored(f"{label}: {window.reason}")
         if window.verdict == "skipped":

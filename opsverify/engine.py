@@ -311,12 +311,15 @@ class Engine:
             wall_start = time.time()
             try:
                 return await self._bounded(ctx, request)
+            except CouldNotVerify as exc:
+                _locate(exc, ctx)
+                raise
             except OpsverifyError:
                 raise
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - translated at the boundary
-                raise ProbeCrashed(f"{key.probe} probe failed: {one_line(exc)}") from exc
+                raise _locate(ProbeCrashed(f"{key.probe} probe failed: {one_line(exc)}"), ctx) from exc
             finally:
                 self.timings[key] = (wall_start, time.time())
                 self._running.pop(key, None)
@@ -350,6 +353,17 @@ class Engine:
         except asyncio.CancelledError:
             task.cancel()
             raise
+
+
+def _locate(exc: CouldNotVerify, ctx: ProbeContext[Any]) -> CouldNotVerify:
+    """Give ``exc`` the address and the phase the probe left out: its target's address, its ``ctx.phase``."""
+    if exc.where is None:
+        from opsverify.visibility import address_of
+
+        exc.where = address_of(ctx.target) or str(ctx.key)
+    if exc.phase is None:
+        exc.phase = ctx.phase
+    return exc
 
 
 def _discard(task: asyncio.Future[Any]) -> None:

@@ -91,11 +91,29 @@ class ReportWriteError(OpsverifyError):
 class CouldNotVerify(OpsverifyError):
     """The check could not observe the system; its outcome is ``error``, not ``failed``.
 
-    ``remedy`` (a class attribute) says how to let the checker see again when the kind of error
-    alone says it (:mod:`opsverify.visibility` words the others from the class and the cause).
+    ``where`` is the address the checker could not see (``10.0.4.12:8200``, a URL), ``phase`` what it
+    was doing then (``connecting to 10.0.4.12:8200``, ``INFO replication``); both ``None`` when not
+    known. The probe engine fills in those a probe left out from the probe's target and its
+    ``ctx.phase``; ``summary.json`` carries them in the record's ``error``. ``remedy`` (a class
+    attribute) says how to let the checker see again when the kind of error alone says it
+    (:mod:`opsverify.visibility` words the others from the class and the cause).
+
+    Example::
+
+        raise Unreachable("cannot connect to 10.0.4.12:8200: connection refused",
+                          where="10.0.4.12:8200", phase="connecting")
     """
 
     remedy: str = ""
+
+    def __init__(self, *args: object, where: str | None = None, phase: str | None = None) -> None:
+        super().__init__(*args)
+        self.where = where
+        self.phase = phase
+
+    def fields(self) -> dict[str, str | None]:
+        """The structured part of the error, as ``summary.json`` writes it: type, where, phase."""
+        return {"type": type(self).__name__, "where": self.where, "phase": self.phase}
 
 
 class Unreachable(CouldNotVerify):
@@ -216,11 +234,31 @@ class ExtraMissing(CouldNotVerify, ImportError):
 
 
 class CheckFailed(AssertionError, OpsverifyError):
-    """The system is not as the runbook expects: target, expected, actual and action."""
+    """The system is not as the runbook expects: target, expected, actual and action.
 
-    def __init__(self, message: str) -> None:
+    ``message`` is the one line people read (``staging-vault: expected unsealed, got sealed — Unseal
+    ... [runbook vault#sealed]``); ``target`` (the target label), ``expected``, ``actual`` and ``step``
+    (the runbook step id) are its parts, for machines: ``summary.json`` carries them in the record's
+    ``failure``. A part not known to whoever raised it is ``None``.
+
+    Example::
+
+        raise CheckFailed("staging-vault: expected unsealed, got sealed", target="staging-vault",
+                          expected="unsealed", actual="sealed")
+    """
+
+    def __init__(self, message: str, *, expected: str | None = None, actual: str | None = None,
+                 target: str | None = None, step: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.expected = expected
+        self.actual = actual
+        self.target = target
+        self.step = step
+
+    def fields(self) -> dict[str, str | None]:
+        """The structured part of the failure, as ``summary.json`` writes it."""
+        return {"target": self.target, "expected": self.expected, "actual": self.actual, "step": self.step}
 
 
 def one_line(exc: BaseException) -> str:

@@ -49,9 +49,10 @@ class Expect:
 
     # -- failing ---------------------------------------------------------------------------------
     def fail(self, *, expected: str, actual: str, action: str | None = None) -> NoReturn:
-        """Fail the check with the standard message."""
+        """Fail the check with the standard message (its parts kept on the :class:`CheckFailed`)."""
         __tracebackhide__ = True
-        raise CheckFailed(self.message(expected=expected, actual=actual, action=action))
+        raise CheckFailed(self.message(expected=expected, actual=actual, action=action), expected=expected,
+                          actual=actual, target=self.label, step=self.step.id if self.step else None)
 
     def message(self, *, expected: str, actual: str, action: str | None = None) -> str:
         todo = action or (self.step.action if self.step else "")

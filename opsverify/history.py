@@ -211,4 +211,3 @@ def after_run(config: Any, run: RunInfo, records: list[CheckRecord]) -> None:
         if reporter is not None:
             reporter.write_line(f"opsverify: history not written: {exc}", red=True)
         return
-    config._opsverify_history = chosen

@@ -64,6 +64,8 @@ class CheckRecord:
     green_at: str | None = None  # UTC time it was first seen passing in a --until-pass wait
     green_after_s: float | None = None  # seconds into the wait it was first seen passing
     window: dict[str, Any] | None = None  # an analysis window: samples, interval, limits, each sample's outcome
+    failure: dict[str, Any] | None = None  # a CheckFailed's parts: target, expected, actual, step (runbook id)
+    error: dict[str, Any] | None = None  # a CouldNotVerify's parts: type, where (the address), phase (doing what)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

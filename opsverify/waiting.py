@@ -25,11 +25,12 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
-from _pytest.runner import runtestprotocol
 
 from opsverify.durations import human_duration, parse_duration
 from opsverify.results import utc_now
@@ -74,6 +75,7 @@ class Track:
 WAIT_PLAN_KEY = pytest.StashKey[WaitPlan]()
 TRACK_KEY = pytest.StashKey[Track]()
 RUN_KEY = pytest.StashKey[dict[str, Any]]()
+SECTIONS_KEY = pytest.StashKey[int]()  # report sections (captured output) of a check's quiet evaluations
 
 
 # -- options --------------------------------------------------------------------------------------
@@ -116,25 +118,69 @@ def configure(config: pytest.Config) -> None:
 
 
 # -- quiet evaluation and re-probing -------------------------------------------------------------------
-def evaluate(item: pytest.Item, nextitem: pytest.Item | None) -> Seen:
-    """Run ``item`` (set-up, body, tear-down) without reporting it; say what it saw.
-
-    Allure's listener is unplugged meanwhile (it would open a result for every evaluation); the
-    check's notes and captured output are cleared after, so the reported run starts clean.
-    """
-    from opsverify.plugin import NOTES_KEY, PROP, notes_of
-
-    manager = item.config.pluginmanager
+@contextmanager
+def _without_allure(config: pytest.Config) -> Iterator[None]:
+    """allure-pytest's listener unplugged meanwhile (it would open a result for every evaluation)."""
+    manager = config.pluginmanager
     allure = manager.get_plugin("allure_listener")
     if allure is not None:
         manager.unregister(allure)
-    if NOTES_KEY in item.stash:
-        del item.stash[NOTES_KEY]
     try:
-        reports = runtestprotocol(item, log=False, nextitem=nextitem)
+        yield
     finally:
         if allure is not None:
             manager.register(allure, "allure_listener")
+
+
+def _fresh_request(item: pytest.Item) -> None:
+    """Give ``item`` a new fixture request, as pytest's run protocol does before running an item again.
+
+    pytest has no public call for it (its own protocol and pytest-rerunfailures call the item's
+    ``_initrequest``); without it the item's next set-up finds the fixtures it resolved before, torn down.
+    """
+    initrequest = getattr(item, "_initrequest", None)
+    if callable(initrequest):
+        initrequest()
+
+
+def _quiet_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> list[pytest.TestReport]:
+    """Set ``item`` up, run it and tear it down through pytest's hooks, making its reports without
+    logging them (no terminal line, no JUnit, no record), as pytest's own run protocol does otherwise:
+    ``-x``, Ctrl-C and ``pytest.exit`` act as they would there."""
+    hook = item.ihook
+    reraise: tuple[type[BaseException], ...] = (pytest.exit.Exception,)
+    if not item.config.getoption("usepdb", False):
+        reraise += (KeyboardInterrupt,)
+    _fresh_request(item)  # the fixtures of the evaluation before are torn down: ask for them again
+    reports: list[pytest.TestReport] = []
+
+    def phase(when: Literal["setup", "call", "teardown"], run: Callable[[], object]) -> pytest.TestReport:
+        call = pytest.CallInfo.from_call(run, when=when, reraise=reraise)
+        report: pytest.TestReport = hook.pytest_runtest_makereport(item=item, call=call)
+        reports.append(report)
+        return report
+
+    if phase("setup", lambda: hook.pytest_runtest_setup(item=item)).passed:
+        phase("call", lambda: hook.pytest_runtest_call(item=item))
+    if item.session.shouldfail or item.session.shouldstop:
+        nextitem = None
+    phase("teardown", lambda: hook.pytest_runtest_teardown(item=item, nextitem=nextitem))
+    _fresh_request(item)  # so the reported run sets every fixture up afresh
+    return reports
+
+
+def evaluate(item: pytest.Item, nextitem: pytest.Item | None) -> Seen:
+    """Run ``item`` (set-up, body, tear-down) without reporting it; say what it saw.
+
+    Allure's listener is unplugged meanwhile; the check's notes are cleared after and its captured
+    output left out of its reports (:func:`reported_sections`), so the reported run starts clean.
+    """
+    from opsverify.plugin.state import NOTES_KEY, PROP, notes_of
+
+    if NOTES_KEY in item.stash:
+        del item.stash[NOTES_KEY]
+    with _without_allure(item.config):
+        reports = _quiet_protocol(item, nextitem)
     notes = notes_of(item)
     seen = Seen("passed", "", list(notes.measured), list(notes.warnings))
     for report in reports:
@@ -143,8 +189,15 @@ def evaluate(item: pytest.Item, nextitem: pytest.Item | None) -> Seen:
         if kind != "passed" and seen.outcome == "passed":
             seen.outcome, seen.message = kind, (blob or {}).get("message", "") or kind
     del item.stash[NOTES_KEY]
-    item._report_sections.clear()
+    # its reports hold the sections added since the evaluation before (see reported_sections)
+    item.stash[SECTIONS_KEY] = item.stash.get(SECTIONS_KEY, 0) + max((len(r.sections) for r in reports), default=0)
     return seen
+
+
+def reported_sections(item: pytest.Item, sections: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The report sections (captured output) of the reported run of ``item``, without those its quiet
+    evaluations left behind (pytest gathers every section an item ever added into each of its reports)."""
+    return sections[item.stash.get(SECTIONS_KEY, 0):]
 
 
 def evaluate_all(batch: list[pytest.Item], anchor: pytest.Item | None) -> dict[str, Seen]:
@@ -168,8 +221,12 @@ def reprobe(ovs: OvSession, keys: set[ProbeKey]) -> set[ProbeKey]:
 
 def teardown_all(session: pytest.Session) -> None:
     """Tear every fixture down (after an interrupted evaluation, so the reported run can set up afresh)."""
+    if not session.items:
+        return
+    item = session.items[-1]
     try:
-        session._setupstate.teardown_exact(None)
+        with _without_allure(session.config):
+            item.ihook.pytest_runtest_teardown(item=item, nextitem=None)
     except Exception:  # noqa: BLE001 - a fixture's own tear-down error is reported by its next run
         pass
 
@@ -198,7 +255,7 @@ def _named(items: list[pytest.Item], tracks: dict[str, Track]) -> str:
 def wait_until_pass(session: pytest.Session, items: list[pytest.Item], anchor: pytest.Item | None,
                     plan: WaitPlan, started: float) -> bool:
     """Evaluate and re-probe ``items`` until all pass or the deadline; returns whether Ctrl-C ended it."""
-    from opsverify.plugin import ov
+    from opsverify.plugin.state import ov
 
     config = session.config
     ovs = ov(config)

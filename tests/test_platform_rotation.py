@@ -1,4 +1,4 @@
-"""Rotation phases (issue 8) driven for real on the platform demo: an API key and a JWT signing key.
+"""Rotation phases driven for real on the platform demo: an API key and a JWT signing key.
 
 One demo listener is moved through a rotation at run time (``POST /_test/rotation``): ``before``
 (only the old API key works; the JWKS publishes only the old kid, which signs), ``overlap`` (both keys

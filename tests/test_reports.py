@@ -236,3 +236,26 @@ def test_promtool_accepts_the_metrics_textfile(run):
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == "" and proc.stderr.strip() == ""
+
+
+# -- summary.json: the parts of a failure and of an error -------------------------------------------------
+def test_summary_json_carries_the_parts_of_a_failure_beside_its_message(run, demo):
+    broken = run.record(STATUS, "broken")
+    failure = broken["failure"]
+    assert failure == {"target": "staging-broken", "expected": f"HTTP 200 from GET {demo.url('/status/500')}",
+                       "actual": "HTTP 500", "step": "platform#http-status"}
+    # the message people read is still the one line made of those parts
+    assert broken["message"].startswith(f"staging-broken: expected {failure['expected']}, got HTTP 500")
+    assert broken["message"].endswith("[runbook platform#http-status]")
+    assert broken["error"] is None
+    expired = run.record(EXPIRY, "expired")["failure"]
+    assert expired["target"] == "staging-expired" and expired["step"] and expired["expected"] and expired["actual"]
+    assert run.record(STATUS, "api")["failure"] is None and run.record(STATUS, "api")["error"] is None
+
+
+def test_summary_json_carries_where_and_in_what_phase_an_error_could_not_see(run, demo):
+    down = run.record(STATUS, "down")
+    assert down["outcome"] == "error" and down["failure"] is None
+    assert down["error"] == {"type": "Unreachable", "where": f"http://127.0.0.1:{demo.closed}/healthz",
+                             "phase": f"request to http://127.0.0.1:{demo.closed}/healthz on 127.0.0.1:{demo.closed}"}
+    assert down["message"].startswith(f"Unreachable: cannot connect to 127.0.0.1:{demo.closed}: connection refused")

@@ -17,7 +17,7 @@ from opsverify.coverage import coverage
 from opsverify.runbooks import load_runbooks
 from tests.harness import ROOT
 
-# one or more step ids per procedure of the source runbooks (issue 8's list)
+# one or more step ids per procedure of the source runbooks (the rotation procedures they describe)
 PROCEDURES = {
     "NATS creds rotation": ["nats#rotation-new", "nats#rotation-overlap", "nats#revoke-old-users", "nats#permissions"],
     "Restate token rotation": ["restate#token-accepted", "restate#token-old-removed", "restate#token-age"],

@@ -84,7 +84,9 @@ def _fixture_modules() -> list[str]:
 
 
 def test_plugin_and_fixture_modules_import_no_heavy_client_library(tmp_path):
-    modules = ["opsverify.plugin", *_fixture_modules()]
+    import opsverify.plugin
+
+    modules = ["opsverify.plugin", *opsverify.plugin.pytest_plugins, *_fixture_modules()]  # the modules pytest loads
     script = (
         "import importlib, json, startup_recorder\n"
         f"for name in {modules!r}:\n"
@@ -97,7 +99,7 @@ def test_plugin_and_fixture_modules_import_no_heavy_client_library(tmp_path):
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not found, (
-        f"importing opsverify.plugin and {len(modules) - 1} fixtures modules loaded heavy client "
+        f"importing opsverify.plugin (and the {len(opsverify.plugin.pytest_plugins)} modules it lists) and the fixtures modules loaded heavy client "
         f"libraries at import time (import them lazily, see opsverify/lazy.py):\n{_offenders(found)}"
     )
 

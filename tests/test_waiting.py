@@ -101,3 +101,19 @@ def test_bad_wait_options_are_usage_errors(run_suite, flaky, args, said):
     run = run_suite({"http": [{"name": "api", "url": flaky.url("/always/200")}]}, *args, paths=[HTTP])
     assert run.ret == 4 and said in run.stderr, run.stdout + run.stderr
 
+
+
+def test_the_reported_run_shows_only_its_own_captured_output_not_the_waits(run_suite, flaky, tmp_path):
+    check = tmp_path / "test_prints.py"
+    check.write_text(
+        "def test_prints_then_fails(http_response):\n"
+        "    print('PRINTED BY THE CHECK')\n"
+        "    assert http_response.status == 200\n"
+    )
+    env = {"http": [{"name": "down", "url": flaky.url("/always/503")}]}
+    run = run_suite(env, "--until-pass", "2s", "--interval", "500ms", "-p", "opsverify.plugin", "-p", "fixtures.http",
+                    paths=[str(check)])
+    assert run.ret == 1, run.stdout + run.stderr
+    assert run.record("test_prints_then_fails", "down")["attempts"] >= 2
+    assert "Captured stdout call" in run.stdout
+    assert run.stdout.count("PRINTED BY THE CHECK") == 1, run.stdout

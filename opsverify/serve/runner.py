@@ -59,6 +59,7 @@ class _Collector:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from opsverify import plugin  # loaded by pytest by now (importing it earlier spoils its rewrite)
+        from opsverify.plugin.reports import git_commit
 
         config = session.config
         self.records = plugin.collected_records(config)
@@ -68,7 +69,7 @@ class _Collector:
             for env in ovs.environments.values():
                 for ref in env.secret_refs():
                     ref.try_register()  # the redactor then masks those values in every serve output
-        self.commit = plugin._git_commit(config.rootpath)
+        self.commit = git_commit(config.rootpath)
         self.stopped_early = str(session.shouldstop or session.shouldfail or "") or None
 
 

@@ -67,20 +67,21 @@ def write_categories(directory: Path) -> Path:
     return path
 
 
-def collect_item(item: pytest.Item, runbooks: Any, allure_on: bool) -> None:
-    """At collection: refuse an unknown ``severity`` (a usage error, whether Allure writes or not);
-    when it does, add the check's runbook link, severity and Behaviors/Suites labels."""
-    from opsverify.session import case_of
-    from opsverify.writers.allure_shape import label_markers
-
+def check_severity(item: pytest.Item) -> None:
+    """At collection: refuse an unknown ``severity`` (a usage error, whether Allure writes or not)."""
     severity = item.get_closest_marker("severity")
     if severity is not None and (not severity.args or severity.args[0] not in ALLURE_SEVERITIES):
         raise pytest.UsageError(
             f"{item.nodeid}: unknown severity {severity.args[0] if severity.args else None!r} "
             f"(known: {', '.join(ALLURE_SEVERITIES)})"
         )
-    if not allure_on:
-        return
+
+
+def collect_item(item: pytest.Item, runbooks: Any) -> None:
+    """At collection, when Allure writes: add the check's runbook link, severity and Behaviors/Suites labels."""
+    from opsverify.session import case_of
+    from opsverify.writers.allure_shape import label_markers
+
     closest = item.get_closest_marker("runbook")
     step = runbooks.step(closest.args[0]) if closest and closest.args else None
     add_markers(item, step.id if step else None, step.link if step else None)

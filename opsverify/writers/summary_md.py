@@ -10,7 +10,7 @@ from opsverify.durations import human_duration
 from opsverify.grouping import Group, group_records, split_skips, targets_text
 from opsverify.results import CheckRecord, RunInfo, totals
 from opsverify.writers.links import runbook_url, strip_runbook_tag
-from opsverify.inventory import markdown_section  # issue 8
+from opsverify.inventory import markdown_section
 
 ICON = {"passed": "✅", "failed": "❌", "error": "⚠️", "skipped": "⏭️"}
 
@@ -147,7 +147,7 @@ def render(run: RunInfo, records: list[CheckRecord]) -> str:
             for text in record.warnings:
                 lines.append(f"- {_label(record)}: {_without_where(record, text)}")
         lines.append("")
-    lines += markdown_section(run.credentials)  # credential inventory (issue 8)
+    lines += markdown_section(run.credentials)  # the credentials the run read, and their ages
     skipped = [r for r in records if r.outcome == "skipped"]
     if skipped:
         lines += [f"## {ICON['skipped']} Skipped ({len(skipped)})", ""]
