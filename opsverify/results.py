@@ -57,6 +57,7 @@ class CheckRecord:
     runbook: dict[str, str] | None = None
     measured: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # what the check noted besides numbers (expect.fact)
     safety: str = "read_only"
     severity: str | None = None
     phase: str | None = None

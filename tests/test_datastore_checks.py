@@ -307,6 +307,7 @@ def test_keys_without_ttl_or_with_too_long_ttl_fail(suite: SuiteRun) -> None:
         assert "set min_keys: 0 where having no such key is healthy" in suite.message(check, "ttl-faults", item="nothing")
         allowed = suite.record(check, "ttl-faults", item="nothing-allowed")
         assert allowed["outcome"] == "passed", allowed
+        assert allowed["facts"]["matched"] == "no keys matching 'nothing:*' in db 3 (min_keys 0: an empty match is healthy here)"
     # 5 keys match soon:*: min_keys 5 is met, 6 is not
     assert suite.outcome(MIN_TTL, "ttl-faults", item="just-enough") == "passed"
     assert suite.outcome(MIN_TTL, "ttl-faults", item="too-few") == "failed"

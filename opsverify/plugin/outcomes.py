@@ -198,6 +198,7 @@ class RecordCollector:
             if key in blob:
                 setattr(record, key, blob[key])
         record.warnings = blob["warnings"]
+        record.facts = blob.get("facts") or {}
         kind = blob["kind"]
         if kind in ("failed", "error", "skipped") and record.outcome in ("passed",):
             record.outcome = kind
