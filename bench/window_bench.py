@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine_bench import HEALTH_CHECK, Measure, free_port, measure, start_server, suite_argv, write_env  # noqa: E402
+from engine_bench import HEALTH_CHECK, Measure, free_port, measure, start_server, suite_argv, write_env
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from opsverify.expect import Expect
+
 pytestmark = [pytest.mark.smoke, pytest.mark.predeploy]
 
 
@@ -227,14 +229,14 @@ def test_consumer_exists(nats_jetstream, target, target_item, expect):
 
 @pytest.mark.each("consumers")
 @pytest.mark.runbook("nats#consumer-backlog")
-def test_consumer_pending_within_limit(nats_jetstream, target, target_item, expect):
+def test_consumer_pending_within_limit(nats_jetstream, target, target_item, expect: Expect):
     seen = nats_jetstream.consumers.get(target_item.name) if nats_jetstream.enabled else None
-    expect.that(
-        seen is not None,
-        expected=f"consumer {target_item.name} to measure its pending messages",
-        actual=_jetstream_off(nats_jetstream) if not nats_jetstream.enabled
-        else nats_jetstream.missing.get(target_item.name, "missing"),
-    )
+    if seen is None:
+        expect.fail(
+            expected=f"consumer {target_item.name} to measure its pending messages",
+            actual=_jetstream_off(nats_jetstream) if not nats_jetstream.enabled
+            else nats_jetstream.missing.get(target_item.name, "missing"),
+        )
     what = f"messages pending for consumer {target_item.name}"
     if target_item.max_pending is None:
         expect.record(what, seen.num_pending)
@@ -244,14 +246,14 @@ def test_consumer_pending_within_limit(nats_jetstream, target, target_item, expe
 
 @pytest.mark.each("consumers")
 @pytest.mark.runbook("nats#consumer-backlog")
-def test_consumer_ack_pending_within_limit(nats_jetstream, target, target_item, expect):
+def test_consumer_ack_pending_within_limit(nats_jetstream, target, target_item, expect: Expect):
     seen = nats_jetstream.consumers.get(target_item.name) if nats_jetstream.enabled else None
-    expect.that(
-        seen is not None,
-        expected=f"consumer {target_item.name} to measure its unacknowledged messages",
-        actual=_jetstream_off(nats_jetstream) if not nats_jetstream.enabled
-        else nats_jetstream.missing.get(target_item.name, "missing"),
-    )
+    if seen is None:
+        expect.fail(
+            expected=f"consumer {target_item.name} to measure its unacknowledged messages",
+            actual=_jetstream_off(nats_jetstream) if not nats_jetstream.enabled
+            else nats_jetstream.missing.get(target_item.name, "missing"),
+        )
     what = f"messages awaiting ack for consumer {target_item.name}"
     if target_item.max_ack_pending is None:
         expect.record(what, seen.num_ack_pending)

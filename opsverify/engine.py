@@ -318,7 +318,7 @@ class Engine:
                 raise
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - translated at the boundary
+            except Exception as exc:
                 raise _locate(ProbeCrashed(f"{key.probe} probe failed: {one_line(exc)}"), ctx) from exc
             finally:
                 self.timings[key] = (wall_start, time.time())

@@ -284,7 +284,7 @@ def collect(session: OvSession, *, settled_only: bool = False) -> list[Credentia
         for case in session.cases(section, list(source.configured), source.each):
             wanted.append((source, case, PROBES[source.probe]))
     futures: dict[int, concurrent.futures.Future[Any]] = {}
-    for index, (source, case, spec) in enumerate(wanted):
+    for index, (_source, case, spec) in enumerate(wanted):
         key = session.probe_key(spec, case)
         if settled_only:
             finished = session.engine.finished(key)

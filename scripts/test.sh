@@ -5,6 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/bootstrap.sh
+.venv/bin/ruff check --quiet . || { echo "scripts/test.sh: ruff found the problems above" >&2; exit 1; }
 set +e
 .venv/bin/python -m pytest tests -p no:cacheprovider -n 2 "$@"
 code=$?

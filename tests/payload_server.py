@@ -38,7 +38,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         status, content_type, body = self.server.routes.get(self.path, (404, "text/plain", "not found"))
         data = body.encode()
         self.send_response(status)

@@ -199,7 +199,7 @@ def test_process_faults_fail(run: SuiteRun, state: HostState) -> None:
         PROCESS, "local-faulty", item="ghost")
     assert "got 0 processes" in run.message(PROCESS, "local-faulty", item="ghost")
     message = run.message(PROCESS, "local-faulty", item="too-many")
-    assert "at most 0 processes" in message and f"got 1 processes (pid " in message and state.sleep_args in message
+    assert "at most 0 processes" in message and "got 1 processes (pid " in message and state.sleep_args in message
 
 
 def test_unreachable_hosts_error_with_one_line(run: SuiteRun, state: HostState) -> None:

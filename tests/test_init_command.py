@@ -59,7 +59,7 @@ def test_init_on_a_file_is_a_usage_error(tmp_path: Path) -> None:
 
 
 class _Health(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         body = b'{"status": "ok"}'
         self.send_response(200)
         self.send_header("content-type", "application/json")

@@ -106,7 +106,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 
 
 class _Health(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         body = b'{"status": "ok"}' if self.path == "/healthz" else b"not found"
         self.send_response(200 if self.path == "/healthz" else 404)
         self.send_header("content-type", "application/json" if self.path == "/healthz" else "text/plain")

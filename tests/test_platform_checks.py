@@ -11,7 +11,6 @@ The safety-class tests run the same checks in production-tier environments (``ti
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx

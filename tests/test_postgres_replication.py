@@ -95,7 +95,7 @@ def test_roles_and_a_caught_up_replica_pass_and_a_failover_mismatch_fails(pair: 
     assert run.outcome(LAG, "replica") == "passed", run.message(LAG, "replica")
     message = run.message(ROLE, "expects-replica")
     assert run.outcome(ROLE, "expects-replica") == "failed"
-    assert f"to be the replica, got a primary (pg_is_in_recovery() is false)" in message
+    assert "to be the replica, got a primary (pg_is_in_recovery() is false)" in message
     assert "[runbook datastores#postgres-role]" in message
     assert run.outcome(ROLE, "expects-primary") == "failed"
     assert "to be the primary, got a replica (pg_is_in_recovery() is true)" in run.message(ROLE, "expects-primary")

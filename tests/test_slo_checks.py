@@ -12,7 +12,7 @@ route           traffic                                                what it p
 /api/sluggish   10 answers taking 210 ms                               p95 past warn, within crit
 /api/flaky      50 answers, 5 of them HTTP 500                         error rate 10 % > 1 %
 /api/cold       20 answers, every page new                             cache hit ratio 0 % < 40 %
-/api/limited    40 concurrent answers for one client (limit 5/s)       most blocked with 429 
+/api/limited    40 concurrent answers for one client (limit 5/s)       most blocked with 429
 /api/idle       none (series exist at 0)                               NaN is an error
 ==============  =====================================================  ===========================
 

@@ -1,4 +1,4 @@
-"""The library and the fixture modules type-check under ``mypy --strict`` (pyproject's [tool.mypy])."""
+"""The library, the fixture modules and the checks type-check under ``mypy --strict`` (pyproject's [tool.mypy])."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ def in_source_tree() -> bool:
 
 
 if in_source_tree():
-    __path__.append(str(_SOURCE))  # noqa: F821 - the package's own path: fixtures/, checks/ import from here
+    __path__.append(str(_SOURCE))
 
 _BASE = _SOURCE if in_source_tree() else _HERE
 

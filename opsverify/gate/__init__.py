@@ -6,8 +6,9 @@
 or in one step, ``pytest -m predeploy --env staging --gate gates/production.yaml``.
 Exit codes: 0 promote, 1 hold, 2 cannot decide (the policy file cannot be read or is invalid, or
 bad usage). It fails closed: missing, stale, partial, corrupt or other-environment evidence holds
-the release, each with its reason, and so does an expired or malformed waiver. It writes ``gate.json`` and prints the pre-deploy checklist (Markdown), which is also
-appended to ``$GITHUB_STEP_SUMMARY`` when that is set.
+the release, each with its reason, and so does an expired or malformed waiver. It writes ``gate.json``
+and prints the pre-deploy checklist (Markdown), which is also appended to ``$GITHUB_STEP_SUMMARY``
+when that is set.
 """
 
 from __future__ import annotations

@@ -95,6 +95,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = config.stash.get(RUN_KEY, None)
     written = state.written if state is not None else None
     if written is not None:
-        terminalreporter.line(f"opsverify: reports written to {written}/ (summary.md, summary.json, junit.xml, allure-results/, metrics.prom)")
+        terminalreporter.line(f"opsverify: reports written to {written}/ "
+                              "(summary.md, summary.json, junit.xml, allure-results/, metrics.prom)")
     config.hook.pytest_opsverify_terminal_summary(terminalreporter=terminalreporter, config=config)
     console.terminal_summary(terminalreporter, config, records)

@@ -28,7 +28,7 @@ from typing import Any
 
 from opsverify.config.pact import CanIDeploy, PactTarget
 from opsverify.engine import ProbeContext
-from opsverify.errors import BrokerDenied, CouldNotVerify, UnexpectedResponse, VersionUnknown
+from opsverify.errors import BrokerDenied, UnexpectedResponse, VersionUnknown
 from opsverify.net.sampling import LatencyReading
 from opsverify.probes.webapi import Answer, WebApi
 

@@ -106,7 +106,7 @@ class ManagedProcess:
             full_env.update(env)
         with open(log_path, "ab") as log:
             try:
-                popen = subprocess.Popen(  # noqa: S603 - argv is built by our own code
+                popen = subprocess.Popen(
                     list(argv),
                     stdout=log,
                     stderr=subprocess.STDOUT,

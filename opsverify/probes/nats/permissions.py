@@ -16,7 +16,17 @@ from opsverify.engine import ProbeContext
 from opsverify.errors import NatsPublishDenied, ProbeTimeout, UnexpectedResponse
 from opsverify.lazy import lazy_module
 from opsverify.safety import permit
-from opsverify.probes.nats.connect import _probe_headers, CLOSE_S, concrete_subject, connected, DENIAL_WAIT_S, Direction, guarded, NatsConnection, SETTLE_S
+from opsverify.probes.nats.connect import (
+    CLOSE_S,
+    DENIAL_WAIT_S,
+    SETTLE_S,
+    Direction,
+    NatsConnection,
+    _probe_headers,
+    concrete_subject,
+    connected,
+    guarded,
+)
 
 if TYPE_CHECKING:
     import nats

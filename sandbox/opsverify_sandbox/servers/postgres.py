@@ -170,7 +170,7 @@ def _create_system_user(name: str) -> pwd.struct_passwd:
     """``useradd --system`` (idempotent: a concurrent creation counts as success)."""
     argv = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]
     try:
-        subprocess.run(argv, check=False, capture_output=True, timeout=30)  # noqa: S603
+        subprocess.run(argv, check=False, capture_output=True, timeout=30)
         return pwd.getpwnam(name)
     except (OSError, subprocess.TimeoutExpired, KeyError) as exc:
         raise SandboxError(f"postgres: cannot create OS user {name!r} with useradd: {exc}") from exc
@@ -179,7 +179,7 @@ def _create_system_user(name: str) -> pwd.struct_passwd:
 def _user_can(user: OsUser, test_flag: str, path: Path) -> bool:
     """Run ``test <flag> path`` as ``user``: the honest answer about permissions along the path."""
     try:
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             user.wrap(["test", test_flag, str(path)]),
             preexec_fn=user.preexec(),
             capture_output=True,
@@ -294,7 +294,7 @@ def _usable_bin_dir(bin_dir: Path, user: OsUser, run_dir: Path) -> Path:
 
 def _run_as(user: OsUser, argv: list[str], cwd: Path, timeout_s: float) -> None:
     try:
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             user.wrap(argv),
             preexec_fn=user.preexec(),
             cwd=cwd,

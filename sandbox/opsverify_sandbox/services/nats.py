@@ -83,7 +83,7 @@ def start_nats_sandbox(directory: Path) -> Started:
     )
     try:
         asyncio.run(asyncio.wait_for(_provision(server, admin), 20))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the sandbox stops the server and says so
         server.stop()
         raise SandboxError(f"provisioning JetStream failed: {exc}") from None
     return Started(
