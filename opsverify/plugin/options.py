@@ -1,9 +1,6 @@
 """Options, markers and the run's configuration: ``--env`` files are validated here, in
 ``pytest_configure`` (a bad file is a usage error, exit 4, before anything is collected or probed);
 the optional parts (the gate, history, metrics, Allure extras) are registered when they are asked for.
-
-The plugin's modules do not import one another (only :mod:`~opsverify.plugin.state`): pytest imports
-each itself, to rewrite its asserts, and warns about one already imported.
 """
 
 from __future__ import annotations
@@ -132,10 +129,18 @@ def pytest_configure(config: pytest.Config) -> None:
         count=config.getoption("latency_samples"), per_host=config.getoption("latency_per_host")
     )
     config.stash[SESSION_KEY] = session
-    config.stash[RUN_KEY] = RunState(started_at=utc_now())
+    config.stash[RUN_KEY] = state = RunState(started_at=utc_now())
     links.configure(config)
     waiting.configure(config)
     analysis.configure(config, session.environments)
+    # imported here, not at the top: pytest imports (and rewrites) each module the plugin lists
+    # itself, and warns about one another module imported first
+    from opsverify.plugin.outcomes import RecordCollector, ShortReports
+
+    manager = config.pluginmanager
+    if not manager.has_plugin("opsverify-short-reports"):
+        manager.register(ShortReports(), "opsverify-short-reports")
+        manager.register(RecordCollector(state), "opsverify-records")
     if writes_reports(config):
         _aim_reports(config)
     _register_parts(config)

@@ -18,7 +18,7 @@ from opsverify import analysis, waiting
 from opsverify.config.base import Safety
 from opsverify.config.secrets import REDACTOR
 from opsverify.errors import CheckFailed, CouldNotVerify, OpsverifyError, one_line
-from opsverify.plugin.state import PROP, RunState, notes_of, ov, run_state
+from opsverify.plugin.state import PROP, RunState, notes_of, ov
 from opsverify.results import CheckRecord
 from opsverify.session import case_of, system_of
 from opsverify.visibility import address_of, case_error_text
@@ -208,11 +208,3 @@ class RecordCollector:
             record.error = blob.get("error")
         elif kind == "passed" and record.outcome == "passed":
             record.phase = "call"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the report builder and the record collector (after the run state is made)."""
-    manager = config.pluginmanager
-    if not manager.has_plugin("opsverify-short-reports"):
-        manager.register(ShortReports(), "opsverify-short-reports")
-        manager.register(RecordCollector(run_state(config)), "opsverify-records")
