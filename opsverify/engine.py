@@ -4,8 +4,9 @@ pytest runs tests one after another; the engine lets the suite cost about its sl
 the sum. After collection, the plugin submits the probes of every selected, allowed item; each check
 then blocks only on its own probe's result.
 
-- A probe is an ``async def probe(ctx: ProbeContext) -> T`` identified by a :class:`ProbeKey`
-  (probe name, environment, target, item). Identical keys run once and share the result.
+- A probe is an ``async def probe(ctx: ProbeContext[HttpTarget]) -> T`` (the context is generic over
+  the target model) identified by a :class:`ProbeKey` (probe name, environment, target, item).
+  Identical keys run once and share the result.
 - At most ``concurrency`` probes run at once (a semaphore), and while the loop lags new ones wait
   their turn (:meth:`opsverify.net.lag.LoopLag.admit`): the engine never starts more than it can serve.
 - Each probe has its own deadline, ``ctx.deadline`` / ``ctx.remaining()``, counted from when it

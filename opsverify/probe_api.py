@@ -3,7 +3,7 @@
 A facade module (``fixtures/<system>.py``) turns each async probe into a pytest fixture::
 
     @probe_fixture("http")
-    async def http_response(ctx: ProbeContext) -> HttpResponse:
+    async def http_response(ctx: ProbeContext[HttpTarget]) -> HttpResponse:
         '''The answer of the target's HTTP request.'''
         return await http_probe.fetch(ctx)
 

@@ -7,7 +7,7 @@ The engine (:mod:`opsverify.engine`) creates one per probe run.
 
 Example::
 
-    async def probe(ctx: ProbeContext[Any]) -> int:
+    async def probe(ctx: ProbeContext[HttpTarget]) -> int:
         ctx.phase = "asking for the version"
         return await client.version(timeout=ctx.left())
 """
@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 if TYPE_CHECKING:
     from opsverify.engine import Engine
 
-T = TypeVar("T")
+TargetT = TypeVar("TargetT")
+R = TypeVar("R")
 
 HARD_FACTOR = 3.0  # however late the loop runs, a probe ends by 3 x its timeout (+ HARD_EXTRA_S) in wall time
 HARD_EXTRA_S = 2.0
@@ -44,8 +45,11 @@ class ProbeKey:
 
 
 @dataclass
-class ProbeContext(Generic[T]):
+class ProbeContext(Generic[TargetT]):
     """What a probe gets: its key, the environment and target models, its deadline and the engine.
+
+    It is generic over the target model: a probe takes ``ProbeContext[HttpTarget]`` and
+    ``ctx.target`` is an :class:`~opsverify.config.http.HttpTarget` to the type checker.
 
     ``phase`` is what the probe is doing right now ("connecting", "TLS handshake"); a timeout
     message names it, so a stall says where it stalled.
@@ -58,7 +62,7 @@ class ProbeContext(Generic[T]):
 
     key: ProbeKey
     env: Any
-    target: Any
+    target: TargetT
     item: Any
     timeout: float
     engine: Engine
@@ -103,7 +107,7 @@ class ProbeContext(Generic[T]):
         self._debt0 = self.engine.lag.debt()
         self.held = False
 
-    async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run_sync(self, fn: Callable[..., R], *args: Any) -> R:
         """Run a blocking library call in the engine's worker threads."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.engine.executor, lambda: fn(*args))

@@ -91,9 +91,9 @@ def _matches(seen: Any, wanted: Any) -> bool:
     return str(seen) == str(wanted)
 
 
-async def introspect(ctx: ProbeContext[Any]) -> TokenIntrospection:
+async def introspect(ctx: ProbeContext[ApiTokenTarget]) -> TokenIntrospection:
     """Call the target's verify endpoint with its token and read activity and expiry from the answer."""
-    target: ApiTokenTarget = ctx.target
+    target = ctx.target
     api = WebApi(ctx, base_url=target.verify_url, ca_bundle=target.ca_bundle, verify_tls=target.verify_tls)
     token = target.token.reveal().strip()
     answer = await api.call(target.method, "", headers={target.header: target.prefix + token,

@@ -150,7 +150,7 @@ def _json(response: HttpAnswer) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-async def _login(ctx: ProbeContext[Any], http: Endpoint, target: AuthTarget) -> dict[str, Any]:
+async def _login(ctx: ProbeContext[AuthTarget], http: Endpoint, target: AuthTarget) -> dict[str, Any]:
     """The token pair of the synthetic client; raises :class:`LoginFailed` when refused."""
     assert target.client is not None
     creds = target.client
@@ -217,9 +217,9 @@ def verify_token(token: str, target: AuthTarget, jwks: Jwks | None) -> TokenChec
 
 
 # -- probes ---------------------------------------------------------------------------------------
-async def jwks(ctx: ProbeContext[Any]) -> Jwks:
+async def jwks(ctx: ProbeContext[AuthTarget]) -> Jwks:
     """``GET`` the JWKS document."""
-    target: AuthTarget = ctx.target
+    target = ctx.target
     url = target.url(target.jwks_path)
     async with client(ctx, target) as http:
         response = await call(ctx, http, "GET", url, what=f"GET {target.jwks_path}")
@@ -235,9 +235,9 @@ async def jwks(ctx: ProbeContext[Any]) -> Jwks:
     return result
 
 
-async def refresh(ctx: ProbeContext[Any]) -> Refreshed:
+async def refresh(ctx: ProbeContext[AuthTarget]) -> Refreshed:
     """Log in, refresh the pair, and verify the new access token."""
-    target: AuthTarget = ctx.target
+    target = ctx.target
     published = None if target.jwt.symmetric else await ctx.depend("auth_jwks")
     if published is not None and published.problem:
         raise CouldNotVerify(f"the JWKS to verify tokens with is unusable: {published.problem}")
@@ -259,9 +259,9 @@ async def refresh(ctx: ProbeContext[Any]) -> Refreshed:
     return result
 
 
-async def revocation(ctx: ProbeContext[Any]) -> Revocation:
+async def revocation(ctx: ProbeContext[AuthTarget]) -> Revocation:
     """Mint a token, see it accepted, revoke it with the admin token, and call again with it."""
-    target: AuthTarget = ctx.target
+    target = ctx.target
     assert target.revoke is not None and target.me_path is not None
     me = target.url(target.me_path)
     async with client(ctx, target) as http:
@@ -284,9 +284,9 @@ async def revocation(ctx: ProbeContext[Any]) -> Revocation:
     return Revocation(before.status, revoked.status, after.status, snippet(after, 80))
 
 
-async def admin_anonymous(ctx: ProbeContext[Any]) -> Answer:
+async def admin_anonymous(ctx: ProbeContext[AuthTarget]) -> Answer:
     """Call one admin endpoint without credentials (and without a body)."""
-    target: AuthTarget = ctx.target
+    target = ctx.target
     item: AdminPath = ctx.item
     url = target.url(item.path)
     async with client(ctx, target) as http:
@@ -294,7 +294,7 @@ async def admin_anonymous(ctx: ProbeContext[Any]) -> Answer:
     return _answer(item.method, url, response)
 
 
-async def _try_key(ctx: ProbeContext[Any], http: Endpoint, target: AuthTarget, ref: SecretRef, label: str) -> Answer:
+async def _try_key(ctx: ProbeContext[AuthTarget], http: Endpoint, target: AuthTarget, ref: SecretRef, label: str) -> Answer:
     assert target.api_key is not None
     endpoint = target.api_key
     url = target.url(endpoint.path)
@@ -303,25 +303,25 @@ async def _try_key(ctx: ProbeContext[Any], http: Endpoint, target: AuthTarget, r
     return _answer("GET", url, response)
 
 
-async def api_key(ctx: ProbeContext[Any]) -> Answer:
+async def api_key(ctx: ProbeContext[AuthTarget]) -> Answer:
     """The answer to the current API key."""
-    target: AuthTarget = ctx.target
+    target = ctx.target
     assert target.api_key is not None
     async with client(ctx, target) as http:
         return await _try_key(ctx, http, target, target.api_key.key, "current API key")
 
 
-async def retired_api_key(ctx: ProbeContext[Any]) -> Answer:
+async def retired_api_key(ctx: ProbeContext[AuthTarget]) -> Answer:
     """The answer to one retired API key."""
-    target: AuthTarget = ctx.target
+    target = ctx.target
     item: RetiredApiKey = ctx.item
     async with client(ctx, target) as http:
         return await _try_key(ctx, http, target, item.key, f"retired API key {item.name}")
 
 
-async def api_key_rotation(ctx: ProbeContext[Any]) -> KeyRotation | None:
+async def api_key_rotation(ctx: ProbeContext[AuthTarget]) -> KeyRotation | None:
     """The answers to the old and the new key of the API-key rotation (``None``: no API key rotates)."""
-    target: AuthTarget = ctx.target
+    target = ctx.target
     if target.rotation is None or target.rotation.api_key is None:
         return None
     keys = target.rotation.api_key
@@ -331,9 +331,9 @@ async def api_key_rotation(ctx: ProbeContext[Any]) -> KeyRotation | None:
     return KeyRotation(old, new)
 
 
-async def signing_key_rotation(ctx: ProbeContext[Any]) -> SigningRotation | None:
+async def signing_key_rotation(ctx: ProbeContext[AuthTarget]) -> SigningRotation | None:
     """The JWKS kids, and (with a client) the kid of a freshly issued token (``None``: no key rotates)."""
-    target: AuthTarget = ctx.target
+    target = ctx.target
     if target.rotation is None or target.rotation.signing_key is None:
         return None
     published: Jwks = await ctx.depend("auth_jwks")

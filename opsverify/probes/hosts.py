@@ -141,16 +141,16 @@ def _make_host(target: HostsTarget, timeout: float) -> Any:
     return testinfra.get_host(target.host, **kwargs)
 
 
-async def _host(ctx: ProbeContext[Any]) -> Any:
-    target: HostsTarget = ctx.target
+async def _host(ctx: ProbeContext[HostsTarget]) -> Any:
+    target = ctx.target
     name = f"testinfra:{ctx.key.env}:{target.name}"
     ctx.phase = f"preparing the testinfra backend for {shown(target.host)}"
     return await ctx.run_sync(lambda: ctx.resource(name, lambda: _make_host(target, ctx.timeout)))
 
 
-async def _call(ctx: ProbeContext[Any], what: str, fn: Callable[[], T]) -> T:
+async def _call(ctx: ProbeContext[HostsTarget], what: str, fn: Callable[[], T]) -> T:
     """``fn()`` in a worker thread, testinfra's exceptions translated (one line)."""
-    target: HostsTarget = ctx.target
+    target = ctx.target
     ctx.phase = what
     try:
         value: T = await ctx.run_sync(fn)
@@ -172,16 +172,16 @@ async def _call(ctx: ProbeContext[Any], what: str, fn: Callable[[], T]) -> T:
         raise UnexpectedResponse(f"{shown(target.host)}: {what}: {type(exc).__name__}: {_one_line(exc)}") from None
 
 
-def _item(ctx: ProbeContext[Any], field_name: str) -> Any:
+def _item(ctx: ProbeContext[HostsTarget], field_name: str) -> Any:
     """This probe's sub-item, by name in its own list (the same name may appear in several lists)."""
-    target: HostsTarget = ctx.target
+    target = ctx.target
     for item in getattr(target, field_name):
         if item.name == ctx.key.item:
             return item
     raise UnexpectedResponse(f"no {field_name} item named {ctx.key.item!r} in host {target.name}")
 
 
-async def _ready(ctx: ProbeContext[Any]) -> Any:
+async def _ready(ctx: ProbeContext[HostsTarget]) -> Any:
     ctx.phase = "waiting for the host to answer a command"
     info: HostInfo = await ctx.depend(CONNECTION_PROBE)
     if info.failure is not None:
@@ -191,9 +191,9 @@ async def _ready(ctx: ProbeContext[Any]) -> Any:
 
 
 # -- probes ---------------------------------------------------------------------------------------------
-async def connection(ctx: ProbeContext[Any]) -> HostInfo:
+async def connection(ctx: ProbeContext[HostsTarget]) -> HostInfo:
     """Run ``uname -n`` on the host: can it be reached and does it run commands?"""
-    target: HostsTarget = ctx.target
+    target = ctx.target
     host = await _host(ctx)
     result = await _call(ctx, "running `uname -n`", lambda: host.run("uname -n"))
     if result.rc in CANNOT_RUN:  # the host's shell answered: it cannot run the command
@@ -203,7 +203,7 @@ async def connection(ctx: ProbeContext[Any]) -> HostInfo:
     return HostInfo(spec=shown(target.host), hostname=result.stdout.strip())
 
 
-async def service_facts(ctx: ProbeContext[Any]) -> ServiceFacts:
+async def service_facts(ctx: ProbeContext[HostsTarget]) -> ServiceFacts:
     """Whether a service is running / enabled (only the aspects the item asks about)."""
     item: HostService = _item(ctx, "services")
     host = await _ready(ctx)
@@ -220,7 +220,7 @@ async def service_facts(ctx: ProbeContext[Any]) -> ServiceFacts:
     return await _call(ctx, f"reading service {item.name}", read)
 
 
-async def socket_facts(ctx: ProbeContext[Any]) -> SocketFacts:
+async def socket_facts(ctx: ProbeContext[HostsTarget]) -> SocketFacts:
     """Whether a socket is listening (``ss`` or ``netstat`` on the host)."""
     item: HostSocket = _item(ctx, "sockets")
     host = await _ready(ctx)
@@ -228,7 +228,7 @@ async def socket_facts(ctx: ProbeContext[Any]) -> SocketFacts:
     return SocketFacts(spec=item.name, listening=listening)
 
 
-async def file_facts(ctx: ProbeContext[Any]) -> FileFacts:
+async def file_facts(ctx: ProbeContext[HostsTarget]) -> FileFacts:
     """A path's existence, type, mode and ownership (``stat -L``: symlinks are followed)."""
     item: HostFile = _item(ctx, "files")
     path = _path(item.target_path)
@@ -255,7 +255,7 @@ async def file_facts(ctx: ProbeContext[Any]) -> FileFacts:
     return await _call(ctx, f"reading file {path}", read)
 
 
-async def package_facts(ctx: ProbeContext[Any]) -> PackageFacts:
+async def package_facts(ctx: ProbeContext[HostsTarget]) -> PackageFacts:
     """Whether a package is installed, and its version (the host's package manager)."""
     item: HostPackage = _item(ctx, "packages")
     host = await _ready(ctx)
@@ -268,7 +268,7 @@ async def package_facts(ctx: ProbeContext[Any]) -> PackageFacts:
     return await _call(ctx, f"reading package {item.name}", read)
 
 
-async def process_facts(ctx: ProbeContext[Any]) -> ProcessFacts:
+async def process_facts(ctx: ProbeContext[HostsTarget]) -> ProcessFacts:
     """The processes matching the item (``ps`` via testinfra; command name / user exact, args substring)."""
     item: HostProcess = _item(ctx, "processes")
     host = await _ready(ctx)

@@ -93,15 +93,15 @@ class HttpResponse:
             raise KeyError(str(exc)) from None
 
 
-async def _send(ctx: ProbeContext[Any], what: str | None = None) -> Any:
-    target: HttpTarget = ctx.target
+async def _send(ctx: ProbeContext[HttpTarget], what: str | None = None) -> Any:
+    target = ctx.target
     return await request(
         ctx, target.method, target.url, tls=TlsSettings.of(target, ctx.env), headers=reveal_headers(target.request_headers),
         content=target.body, follow_redirects=target.follow_redirects, what=what or f"request to {target.url}",
     )
 
 
-async def fetch(ctx: ProbeContext[Any]) -> HttpResponse:
+async def fetch(ctx: ProbeContext[HttpTarget]) -> HttpResponse:
     """Send the target's request once and describe the answer."""
     answer = await _send(ctx)
     return HttpResponse(
@@ -117,9 +117,9 @@ async def fetch(ctx: ProbeContext[Any]) -> HttpResponse:
     )
 
 
-async def latency(ctx: ProbeContext[Any]) -> LatencyReading:
+async def latency(ctx: ProbeContext[HttpTarget]) -> LatencyReading:
     """The target's response time in samples the engine vouches for (connect to last byte)."""
-    target: HttpTarget = ctx.target
+    target = ctx.target
     where = target.url.split("//", 1)[-1].split("/", 1)[0]
 
     async def one() -> Timed:

@@ -15,7 +15,6 @@ import asyncio
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from opsverify.config.network import DnsTarget, TcpTarget
 from opsverify.engine import ProbeContext
@@ -38,9 +37,9 @@ class DnsResult:
     error: str | None = None
 
 
-async def connect(ctx: ProbeContext[Any]) -> TcpResult:
+async def connect(ctx: ProbeContext[TcpTarget]) -> TcpResult:
     """Open (and close) one TCP connection to the target."""
-    target: TcpTarget = ctx.target
+    target = ctx.target
     ctx.phase = f"connecting to {target.host}:{target.port}"
     started = time.monotonic()
     try:
@@ -64,9 +63,9 @@ async def connect(ctx: ProbeContext[Any]) -> TcpResult:
     return TcpResult(True, latency)
 
 
-async def resolve(ctx: ProbeContext[Any]) -> DnsResult:
+async def resolve(ctx: ProbeContext[DnsTarget]) -> DnsResult:
     """Resolve the name with the system resolver, or with the target's ``nameserver``."""
-    target: DnsTarget = ctx.target
+    target = ctx.target
     ctx.phase = f"resolving {target.hostname}"
     if target.nameserver:
         return await _resolve_with(target, ctx.timeout)

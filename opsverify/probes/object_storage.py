@@ -112,8 +112,8 @@ class NewestObject:
         return max((datetime.now(timezone.utc) - self.last_modified).total_seconds(), 0.0)
 
 
-def _client(ctx: ProbeContext[Any]) -> Any:
-    target: ObjectStorageTarget = ctx.target
+def _client(ctx: ProbeContext[ObjectStorageTarget]) -> Any:
+    target = ctx.target
     verify: bool | str = target.verify_tls
     if target.verify_tls and target.ca_bundle:
         path = Path(os.path.expandvars(target.ca_bundle))
@@ -140,9 +140,9 @@ def _code(exc: ClientError) -> tuple[str, int]:
     return str(error.get("Code", "")), status
 
 
-async def _call(ctx: ProbeContext[Any], doing: str, fn: Any) -> Any:
+async def _call(ctx: ProbeContext[ObjectStorageTarget], doing: str, fn: Any) -> Any:
     """Run ``fn(client)`` in a worker thread within the probe's timeout; translate boto errors."""
-    target: ObjectStorageTarget = ctx.target
+    target = ctx.target
     ctx.phase = doing
 
     def run() -> Any:
@@ -172,9 +172,9 @@ def _refused(target: ObjectStorageTarget, exc: ClientError, doing: str) -> Could
     return UnexpectedResponse(f"{target.where}: {code or 'error'} (HTTP {status}): cannot {doing}")
 
 
-async def bucket(ctx: ProbeContext[Any]) -> BucketInfo:
+async def bucket(ctx: ProbeContext[ObjectStorageTarget]) -> BucketInfo:
     """``HeadBucket``: 200 exists, 404 does not (data); 403 and anything else could not tell."""
-    target: ObjectStorageTarget = ctx.target
+    target = ctx.target
     try:
         await _call(ctx, "HeadBucket", lambda s3: s3.head_bucket(Bucket=target.bucket))
     except boto_errors.ClientError as exc:
@@ -185,8 +185,8 @@ async def bucket(ctx: ProbeContext[Any]) -> BucketInfo:
     return BucketInfo(target.bucket, True, 200)
 
 
-async def _require_bucket(ctx: ProbeContext[Any], doing: str) -> None:
-    target: ObjectStorageTarget = ctx.target
+async def _require_bucket(ctx: ProbeContext[ObjectStorageTarget], doing: str) -> None:
+    target = ctx.target
     info: BucketInfo = await ctx.depend(BUCKET_PROBE)
     if not info.exists:
         raise BucketMissing(f"bucket {target.bucket} does not exist: cannot {doing}")
@@ -204,9 +204,9 @@ def _rule(raw: dict[str, Any]) -> LifecycleRule:
     )
 
 
-async def lifecycle(ctx: ProbeContext[Any]) -> Lifecycle:
+async def lifecycle(ctx: ProbeContext[ObjectStorageTarget]) -> Lifecycle:
     """``GetBucketLifecycleConfiguration`` (no configuration at all: no rules)."""
-    target: ObjectStorageTarget = ctx.target
+    target = ctx.target
     doing = "read its lifecycle rules"
     await _require_bucket(ctx, doing)
     try:
@@ -219,9 +219,9 @@ async def lifecycle(ctx: ProbeContext[Any]) -> Lifecycle:
     return Lifecycle([_rule(r) for r in answer.get("Rules", [])])
 
 
-async def versioning(ctx: ProbeContext[Any]) -> Versioning:
+async def versioning(ctx: ProbeContext[ObjectStorageTarget]) -> Versioning:
     """``GetBucketVersioning``: no ``Status`` in the answer means versioning was never enabled."""
-    target: ObjectStorageTarget = ctx.target
+    target = ctx.target
     doing = "read its versioning state"
     await _require_bucket(ctx, doing)
     try:
@@ -231,9 +231,9 @@ async def versioning(ctx: ProbeContext[Any]) -> Versioning:
     return Versioning(str(answer.get("Status") or "never enabled"))
 
 
-async def newest_object(ctx: ProbeContext[Any]) -> NewestObject:
+async def newest_object(ctx: ProbeContext[ObjectStorageTarget]) -> NewestObject:
     """The newest object under the backup prefix (``ctx.item``), by ``LastModified``."""
-    target: ObjectStorageTarget = ctx.target
+    target = ctx.target
     item: BackupPrefix = ctx.item
     doing = f"list the objects under {item.prefix or '/'}"
     await _require_bucket(ctx, doing)

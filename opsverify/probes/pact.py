@@ -99,8 +99,8 @@ def _headers(target: PactTarget) -> dict[str, str]:
     return headers
 
 
-def _api(ctx: ProbeContext[Any]) -> WebApi:
-    target: PactTarget = ctx.target
+def _api(ctx: ProbeContext[PactTarget]) -> WebApi:
+    target = ctx.target
     return WebApi(ctx, base_url=target.url, ca_bundle=target.ca_bundle, verify_tls=target.verify_tls)
 
 
@@ -111,9 +111,9 @@ def _denied(api: WebApi, answer: Answer, doing: str) -> BrokerDenied:
     )
 
 
-async def heartbeat(ctx: ProbeContext[Any]) -> Heartbeat:
+async def heartbeat(ctx: ProbeContext[PactTarget]) -> Heartbeat:
     """``GET /diagnostic/status/heartbeat`` (any HTTP status is data)."""
-    target: PactTarget = ctx.target
+    target = ctx.target
     api = _api(ctx)
     answer = await api.call("GET", HEARTBEAT, headers=_headers(target))
     ok = answer.status == 200 and isinstance(answer.json, dict) and answer.json.get("ok") is True
@@ -121,7 +121,7 @@ async def heartbeat(ctx: ProbeContext[Any]) -> Heartbeat:
                      body=answer.text)
 
 
-async def heartbeat_latency(ctx: ProbeContext[Any]) -> LatencyReading:
+async def heartbeat_latency(ctx: ProbeContext[PactTarget]) -> LatencyReading:
     """The heartbeat's latency, in samples the engine vouches for."""
     return await _api(ctx).latency("GET", HEARTBEAT, headers=_headers(ctx.target))
 
@@ -152,9 +152,9 @@ def _row(raw: Any) -> MatrixRow:
     )
 
 
-async def can_i_deploy(ctx: ProbeContext[Any]) -> CanIDeployResult:
+async def can_i_deploy(ctx: ProbeContext[PactTarget]) -> CanIDeployResult:
     """The matrix for one ``can_i_deploy`` entry (``ctx.item``), latest by consumer version+provider."""
-    target: PactTarget = ctx.target
+    target = ctx.target
     item: CanIDeploy = ctx.item
     version = item.resolved_version()
     if version is None:

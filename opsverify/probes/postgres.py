@@ -130,7 +130,7 @@ def _network_reason(message: str) -> str:
     return _short(first.split("failed:")[-1]) or "connection failed"
 
 
-def _params(ctx: ProbeContext[Any], target: PostgresTarget, password: str | None,
+def _params(ctx: ProbeContext[PostgresTarget], target: PostgresTarget, password: str | None,
             user: str | None = None) -> dict[str, Any]:
     params: dict[str, Any] = {
         "host": target.host,
@@ -155,7 +155,7 @@ def _params(ctx: ProbeContext[Any], target: PostgresTarget, password: str | None
     return params
 
 
-async def _connect(ctx: ProbeContext[Any], target: PostgresTarget,
+async def _connect(ctx: ProbeContext[PostgresTarget], target: PostgresTarget,
                    password: str | None, user: str | None = None) -> psycopg.AsyncConnection[Any] | str:
     """A connection, or the server's refusal as text; raises for an unreachable server."""
     ctx.phase = f"connecting to {target.where}"
@@ -195,7 +195,7 @@ async def _close(conn: psycopg.AsyncConnection[Any]) -> None:
         pass
 
 
-def _query_error(ctx: ProbeContext[Any], target: PostgresTarget, exc: BaseException) -> CouldNotVerify:
+def _query_error(ctx: ProbeContext[PostgresTarget], target: PostgresTarget, exc: BaseException) -> CouldNotVerify:
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError, psycopg.errors.QueryCanceled)):
         return ProbeTimeout(f"{target.where}: no answer within {ctx.timeout:g} s ({ctx.phase})")
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
@@ -209,9 +209,9 @@ def _query_error(ctx: ProbeContext[Any], target: PostgresTarget, exc: BaseExcept
 
 
 # -- probes ----------------------------------------------------------------------------------------
-async def login(ctx: ProbeContext[Any]) -> PostgresLogin:
+async def login(ctx: ProbeContext[PostgresTarget]) -> PostgresLogin:
     """Log in with the target's credentials and read ``version()`` and ``pg_is_in_recovery()``."""
-    target: PostgresTarget = ctx.target
+    target = ctx.target
     password = target.password.reveal().strip() if target.password else None
     facts = PostgresLogin(where=target.where, user=target.user, accepted=False)
     started = time.monotonic()
@@ -236,9 +236,9 @@ async def login(ctx: ProbeContext[Any]) -> PostgresLogin:
     return facts
 
 
-async def retired_password(ctx: ProbeContext[Any]) -> PostgresRetired:
+async def retired_password(ctx: ProbeContext[PostgresTarget]) -> PostgresRetired:
     """Log in with ``retired_password`` as ``retired_user`` (default: the target's user)."""
-    target: PostgresTarget = ctx.target
+    target = ctx.target
     assert target.retired_password is not None
     conn = await _connect(ctx, target, target.retired_password.reveal().strip(), user=target.retired_login_user)
     if isinstance(conn, str):
@@ -256,14 +256,14 @@ def _version_key(version: str) -> tuple[Any, ...]:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[._]", version))
 
 
-async def _rows(conn: psycopg.AsyncConnection[Any], ctx: ProbeContext[Any], query: sql.Composed) -> list[Any]:
+async def _rows(conn: psycopg.AsyncConnection[Any], ctx: ProbeContext[PostgresTarget], query: sql.Composed) -> list[Any]:
     cur = await asyncio.wait_for(conn.execute(query), ctx.timeout)
     return list(await cur.fetchall())
 
 
-async def migrations(ctx: ProbeContext[Any]) -> MigrationState:
+async def migrations(ctx: ProbeContext[PostgresTarget]) -> MigrationState:
     """Read the migrations table the target's ``migrations.tool`` keeps."""
-    target: PostgresTarget = ctx.target
+    target = ctx.target
     assert target.migrations is not None
     spec = target.migrations
     password = target.password.reveal().strip() if target.password else None

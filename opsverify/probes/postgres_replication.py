@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 from opsverify.config.datastores import PostgresTarget
 from opsverify.engine import ProbeContext
@@ -72,9 +71,9 @@ class ReplicationState:
         return self.replay_age_s
 
 
-async def replication(ctx: ProbeContext[Any]) -> ReplicationState:
+async def replication(ctx: ProbeContext[PostgresTarget]) -> ReplicationState:
     """Read the server's recovery state, WAL positions and WAL receiver."""
-    target: PostgresTarget = ctx.target
+    target = ctx.target
     password = target.password.reveal().strip() if target.password else None
     conn = await _connect(ctx, target, password)
     if isinstance(conn, str):

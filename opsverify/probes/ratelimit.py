@@ -17,7 +17,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from opsverify.config.base import Safety
 from opsverify.config.ratelimit import RateLimitTarget
@@ -58,9 +57,9 @@ class Burst:
         return ", ".join(f"{n} x HTTP {code}" for code, n in sorted(counts.items())) or "no answers"
 
 
-async def burst(ctx: ProbeContext[Any]) -> Burst:
+async def burst(ctx: ProbeContext[RateLimitTarget]) -> Burst:
     """Send up to ``max_requests`` requests one after another; stop at the first 429."""
-    target: RateLimitTarget = ctx.target
+    target = ctx.target
     permit(ctx, Safety.disruptive, f"a burst of up to {target.burst} requests to {target.url}")
     headers = reveal_headers(target.headers)
     if target.client_id_header:

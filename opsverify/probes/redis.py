@@ -110,7 +110,7 @@ def _reveal_username(target: RedisTarget) -> str | None:
     return target.username.reveal().strip() if isinstance(target.username, SecretRef) else target.username
 
 
-def _client(ctx: ProbeContext[Any], target: RedisTarget, *, username: str | None,
+def _client(ctx: ProbeContext[RedisTarget], target: RedisTarget, *, username: str | None,
             password: str | None) -> aredis.Redis:
     extra: dict[str, Any] = {}
     if target.tls:
@@ -151,7 +151,7 @@ def _short(exc: BaseException) -> str:
     return text[:200]
 
 
-def translate(exc: BaseException, ctx: ProbeContext[Any], target: RedisTarget) -> CouldNotVerify:
+def translate(exc: BaseException, ctx: ProbeContext[RedisTarget], target: RedisTarget) -> CouldNotVerify:
     """A library error as an opsverify error (authentication errors are handled by the caller)."""
     where = target.where
     if isinstance(exc, (rx.TimeoutError, asyncio.TimeoutError, TimeoutError)):
@@ -188,9 +188,9 @@ async def _close(client: aredis.Redis) -> None:
 
 
 # -- probes ----------------------------------------------------------------------------------------
-async def ping(ctx: ProbeContext[Any]) -> RedisPing:
+async def ping(ctx: ProbeContext[RedisTarget]) -> RedisPing:
     """``PING`` with the target's credentials; ``DBSIZE`` too when ``min_db_keys`` is set."""
-    target: RedisTarget = ctx.target
+    target = ctx.target
     password = target.password.reveal() if target.password else None
     username = _reveal_username(target)
     facts = RedisPing(where=target.where, user=target.user_label, authenticated=False)
@@ -225,9 +225,9 @@ async def ping(ctx: ProbeContext[Any]) -> RedisPing:
     return facts
 
 
-async def keyspace(ctx: ProbeContext[Any]) -> int:
+async def keyspace(ctx: ProbeContext[RedisTarget]) -> int:
     """The db index's key count (``DBSIZE``), from the target's :func:`ping` probe."""
-    target: RedisTarget = ctx.target
+    target = ctx.target
     seen: RedisPing = await ctx.depend("redis_ping")
     if not seen.authenticated:
         raise RedisAuthRejected(
@@ -238,9 +238,9 @@ async def keyspace(ctx: ProbeContext[Any]) -> int:
     return seen.db_keys
 
 
-async def unauthenticated(ctx: ProbeContext[Any]) -> RedisUnauthenticated:
+async def unauthenticated(ctx: ProbeContext[RedisTarget]) -> RedisUnauthenticated:
     """``PING`` without credentials: refused (fail-closed) or answered."""
-    target: RedisTarget = ctx.target
+    target = ctx.target
     client = _client(ctx, target, username=None, password=None)
     try:
         ctx.phase = f"PING {target.where} without credentials"
@@ -258,9 +258,9 @@ async def unauthenticated(ctx: ProbeContext[Any]) -> RedisUnauthenticated:
         await _close(client)
 
 
-async def retired_password(ctx: ProbeContext[Any]) -> RedisRetired:
+async def retired_password(ctx: ProbeContext[RedisTarget]) -> RedisRetired:
     """Log in with ``retired_password`` (as the target's user) and ``PING``."""
-    target: RedisTarget = ctx.target
+    target = ctx.target
     assert target.retired_password is not None
     retired = target.retired_password.reveal()
     client = _client(ctx, target, username=_reveal_username(target), password=retired)
@@ -278,9 +278,9 @@ async def retired_password(ctx: ProbeContext[Any]) -> RedisRetired:
         await _close(client)
 
 
-async def key_ttls(ctx: ProbeContext[Any]) -> RedisKeySample:
+async def key_ttls(ctx: ProbeContext[RedisTarget]) -> RedisKeySample:
     """``SCAN MATCH pattern`` (bounded by ``sample`` keys and the time budget) and each key's PTTL."""
-    target: RedisTarget = ctx.target
+    target = ctx.target
     keys_spec: RedisKeys = ctx.item
     password = target.password.reveal() if target.password else None
     client = _client(ctx, target, username=_reveal_username(target), password=password)

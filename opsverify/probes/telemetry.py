@@ -90,8 +90,8 @@ def _rejected(answer_json: Any) -> int:
         return 0
 
 
-async def _send(ctx: ProbeContext[Any], key: SecretRef | None, key_used: str, purpose: str) -> IngestAnswer:
-    target: TelemetryTarget = ctx.target
+async def _send(ctx: ProbeContext[TelemetryTarget], key: SecretRef | None, key_used: str, purpose: str) -> IngestAnswer:
+    target = ctx.target
     api = WebApi(ctx, base_url=target.endpoint, ca_bundle=target.ca_bundle, verify_tls=target.verify_tls)
     headers = {"content-type": "application/json", "accept": "application/json"}
     if key is not None:
@@ -103,19 +103,19 @@ async def _send(ctx: ProbeContext[Any], key: SecretRef | None, key_used: str, pu
                         reason=reason, rejected_records=_rejected(answer.json))
 
 
-async def send_with_key(ctx: ProbeContext[Any]) -> IngestAnswer:
+async def send_with_key(ctx: ProbeContext[TelemetryTarget]) -> IngestAnswer:
     """Export one record with the configured ingestion key."""
-    target: TelemetryTarget = ctx.target
+    target = ctx.target
     return await _send(ctx, target.key, f"the key ({target.key.label})", "with-key")
 
 
-async def send_without_key(ctx: ProbeContext[Any]) -> IngestAnswer:
+async def send_without_key(ctx: ProbeContext[TelemetryTarget]) -> IngestAnswer:
     """Export one record without any key header."""
     return await _send(ctx, None, "no key", "without-key")
 
 
-async def send_with_retired_key(ctx: ProbeContext[Any]) -> IngestAnswer:
+async def send_with_retired_key(ctx: ProbeContext[TelemetryTarget]) -> IngestAnswer:
     """Export one record with the retired key (``retired_key``)."""
-    target: TelemetryTarget = ctx.target
+    target = ctx.target
     assert target.retired_key is not None  # the check runs only where it is configured
     return await _send(ctx, target.retired_key, f"the retired key ({target.retired_key.label})", "retired-key")

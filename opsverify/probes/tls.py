@@ -27,7 +27,6 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
@@ -118,7 +117,7 @@ def _insecure_context(max_version: str | None = None) -> ssl.SSLContext:
 
 
 async def _open(
-    ctx: ProbeContext[Any], target: TlsTarget, sslctx: ssl.SSLContext, phase: str
+    ctx: ProbeContext[TlsTarget], target: TlsTarget, sslctx: ssl.SSLContext, phase: str
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     where = f"{target.host}:{target.port}"
     ctx.phase = f"{phase} with {where}"
@@ -165,9 +164,9 @@ def _sans(cert: x509.Certificate) -> list[str]:
     return names
 
 
-async def handshake(ctx: ProbeContext[Any]) -> TlsCertificate:
+async def handshake(ctx: ProbeContext[TlsTarget]) -> TlsCertificate:
     """Read the served certificate, judge its chain, and test the minimum protocol version."""
-    target: TlsTarget = ctx.target
+    target = ctx.target
     source = getattr(ctx.env, "source", "")
     base_dir = str(Path(source).resolve().parent) if source else None
     verify_ctx = _cert_context(target, base_dir)

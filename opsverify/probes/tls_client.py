@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
-from typing import Any
 
 from opsverify.client_certs import ClientCertInfo, read_client_certificate
 from opsverify.config.tls import TlsTarget
@@ -48,9 +47,9 @@ def _alert(exc: BaseException) -> str | None:
     return reason.lower().split("alert_", 1)[-1].replace("_", " ")
 
 
-async def client_handshake(ctx: ProbeContext[Any]) -> ClientHandshake:
+async def client_handshake(ctx: ProbeContext[TlsTarget]) -> ClientHandshake:
     """Handshake with the target presenting its client certificate; read the server's verdict."""
-    target: TlsTarget = ctx.target
+    target = ctx.target
     assert target.client_cert is not None
     base = base_dir(ctx.env)
     info = read_client_certificate(target.client_cert, base)

@@ -18,7 +18,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from opsverify.config.webhooks import WebhookTarget
 from opsverify.engine import ProbeContext
@@ -81,9 +81,9 @@ def request_headers(target: WebhookTarget, variant: Variant, now: float | None =
     return headers
 
 
-async def deliver(ctx: ProbeContext[Any], variant: Variant) -> Delivery:
+async def deliver(ctx: ProbeContext[WebhookTarget], variant: Variant) -> Delivery:
     """POST the target's body as ``variant`` and describe the answer."""
-    target: WebhookTarget = ctx.target
+    target = ctx.target
     headers = request_headers(target, variant)
     async with client(ctx, target) as http:
         response = await call(ctx, http, "POST", target.url, content=target.body.encode(), headers=headers,

@@ -19,7 +19,7 @@ import asyncio
 import ssl
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from opsverify.config.base import Safety
@@ -95,7 +95,7 @@ def _url(target: WebSocketTarget) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _ssl(ctx: ProbeContext[Any], target: WebSocketTarget) -> ssl.SSLContext | None:
+def _ssl(ctx: ProbeContext[WebSocketTarget], target: WebSocketTarget) -> ssl.SSLContext | None:
     return tls_context(ctx, target.ca_bundle, target.verify_tls) if target.url.startswith("wss://") else None
 
 
@@ -111,7 +111,7 @@ def _close_text(exc: ConnectionClosed) -> str:
     return f"close code {frame.code}" + (f" ({frame.reason})" if frame.reason else "")
 
 
-async def _open(ctx: ProbeContext[Any], target: WebSocketTarget, url: str, timeout: float) -> ClientConnection:
+async def _open(ctx: ProbeContext[WebSocketTarget], target: WebSocketTarget, url: str, timeout: float) -> ClientConnection:
     """Complete the handshake; raises ``InvalidStatus`` for an HTTP refusal, opsverify errors otherwise."""
     host = where(target.url)
     try:
@@ -147,9 +147,9 @@ def _refusal(exc: InvalidStatus) -> tuple[int, str]:
     return response.status_code, _shown(body, 100)
 
 
-async def exchange(ctx: ProbeContext[Any]) -> WsExchange:
+async def exchange(ctx: ProbeContext[WebSocketTarget]) -> WsExchange:
     """Connect, send ``target.send``, wait for one reply, close with 1000; describe each step."""
-    target: WebSocketTarget = ctx.target
+    target = ctx.target
     url = _url(target)
     ctx.phase = f"WebSocket handshake with {where(target.url)}"
     started = time.monotonic()
@@ -182,14 +182,14 @@ async def exchange(ctx: ProbeContext[Any]) -> WsExchange:
     return result
 
 
-async def reply_latency(ctx: ProbeContext[Any]) -> LatencyReading:
+async def reply_latency(ctx: ProbeContext[WebSocketTarget]) -> LatencyReading:
     """The reply latency (message sent to reply received) in samples the engine vouches for.
 
     Each sample is a full exchange of its own. After the target's synthetic exchange: when that one
     was refused or got no reply, there is nothing to time and the reading is empty (the exchange's
     own checks say why).
     """
-    target: WebSocketTarget = ctx.target
+    target = ctx.target
     first: WsExchange = await ctx.depend("websocket_exchange")
     reading = LatencyReading(what=f"the reply from {target.url}", wanted=0)
     if not first.accepted or first.reply_ms is None:
@@ -204,14 +204,14 @@ async def reply_latency(ctx: ProbeContext[Any]) -> LatencyReading:
     return await sample_latency(ctx, one, host=where(target.url), what=f"the reply from {target.url}")
 
 
-async def connection_cap(ctx: ProbeContext[Any]) -> WsCapTest:
+async def connection_cap(ctx: ProbeContext[WebSocketTarget]) -> WsCapTest:
     """Open connections one by one up to ``connection_cap + 1``, holding them; then close them all.
 
     A refusal is an HTTP status on the handshake, a TCP refusal after earlier connections were
     accepted, or the server closing the last connection at once (watched for half a second). Runs
     after the target's synthetic exchange (``ctx.depend``), never beside it.
     """
-    target: WebSocketTarget = ctx.target
+    target = ctx.target
     permit(ctx, Safety.disruptive, f"connections up to the cap of {target.url}")
     # The synthetic exchange goes first: while this test holds the cap, it would be refused too. An
     # unreachable endpoint errors here with the exchange's cause; a refused handshake is its check's business.

@@ -25,14 +25,14 @@ else:
     ck = lazy_module("confluent_kafka")
 
 
-async def canary(ctx: ProbeContext[Any]) -> KafkaCanaryResult:
+async def canary(ctx: ProbeContext[KafkaTarget]) -> KafkaCanaryResult:
     """Produce one uniquely keyed record to the canary topic and read it back by partition+offset.
 
     No consumer group is joined or committed. A missing canary topic is reported, never created.
     """
     budget = Budget(ctx)  # the engine counts the timeout from the probe's start, so do we
     meta: KafkaMetadata = await ctx.depend("kafka_metadata")
-    target: KafkaTarget = ctx.target
+    target = ctx.target
     if target.canary is None:
         raise UnexpectedResponse(f"target {target.name} has no canary configured")
     topic = target.canary.topic

@@ -77,14 +77,14 @@ class KafkaAdmin:
             return list(self._errors[min(mark, len(self._errors)):])
 
 
-def _base_dir(ctx: ProbeContext[Any]) -> Path | None:
+def _base_dir(ctx: ProbeContext[KafkaTarget]) -> Path | None:
     source = getattr(ctx.env, "source", "")
     return Path(source).resolve().parent if source else None
 
 
-def client_config(ctx: ProbeContext[Any]) -> dict[str, Any]:
+def client_config(ctx: ProbeContext[KafkaTarget]) -> dict[str, Any]:
     """The librdkafka config of the target: bootstrap, security, credentials (revealed here)."""
-    target: KafkaTarget = ctx.target
+    target = ctx.target
     config: dict[str, Any] = {
         "bootstrap.servers": target.bootstrap,
         "client.id": "opsverify",
@@ -113,8 +113,8 @@ def client_config(ctx: ProbeContext[Any]) -> dict[str, Any]:
     return config
 
 
-def _admin(ctx: ProbeContext[Any]) -> KafkaAdmin:
-    target: KafkaTarget = ctx.target
+def _admin(ctx: ProbeContext[KafkaTarget]) -> KafkaAdmin:
+    target = ctx.target
     config = client_config(ctx)  # reveals secrets first: a missing one errors before any I/O
     name = f"kafka-admin:{ctx.key.env}:{target.name}"
     admin: KafkaAdmin = ctx.resource(name, lambda: KafkaAdmin(config))
@@ -124,7 +124,7 @@ def _admin(ctx: ProbeContext[Any]) -> KafkaAdmin:
 class Budget:
     """The probe's deadline (``ctx.remaining()``) as the client calls in worker threads use it."""
 
-    def __init__(self, ctx: ProbeContext[Any]) -> None:
+    def __init__(self, ctx: ProbeContext[KafkaTarget]) -> None:
         self.ctx = ctx
         self.timeout = ctx.timeout
         self.where = _where(ctx.target)

@@ -5,7 +5,7 @@ watermarks.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from opsverify.config.kafka import KafkaGroup, KafkaTarget
 from opsverify.engine import ProbeContext
@@ -30,7 +30,7 @@ def _group(target: KafkaTarget, name: str | None) -> KafkaGroup:
     raise UnexpectedResponse(f"no consumer group {name!r} in target {target.name}")
 
 
-async def group_lag(ctx: ProbeContext[Any]) -> KafkaGroupLag:
+async def group_lag(ctx: ProbeContext[KafkaTarget]) -> KafkaGroupLag:
     """Committed offsets of one consumer group (``ctx.key.item``) against the high watermarks."""
     budget = Budget(ctx)  # the engine counts the timeout from the probe's start, so do we
     meta: KafkaMetadata = await ctx.depend("kafka_metadata")

@@ -40,7 +40,7 @@ METADATA_SLICE_S = 0.5
 
 
 # -- probes ---------------------------------------------------------------------------------------
-async def metadata(ctx: ProbeContext[Any]) -> KafkaMetadata:
+async def metadata(ctx: ProbeContext[KafkaTarget]) -> KafkaMetadata:
     """Brokers, controller and all topics of the target's cluster (one request, shared)."""
     admin = _admin(ctx)
     budget = Budget(ctx)
@@ -113,11 +113,11 @@ def _metadata_sync(admin: KafkaAdmin, budget: Budget) -> KafkaMetadata:
     )
 
 
-async def topic_configs(ctx: ProbeContext[Any]) -> KafkaTopicConfigs:
+async def topic_configs(ctx: ProbeContext[KafkaTarget]) -> KafkaTopicConfigs:
     """The configs of every listed topic that has a ``min_insync_replicas`` expectation (one request)."""
     budget = Budget(ctx)  # the engine counts the timeout from the probe's start, so do we
     meta: KafkaMetadata = await ctx.depend("kafka_metadata")
-    target: KafkaTarget = ctx.target
+    target = ctx.target
     names = [t.name for t in target.topics if t.min_insync_replicas is not None and meta.topic(t.name)]
     if not names:
         return KafkaTopicConfigs()

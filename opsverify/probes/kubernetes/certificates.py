@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
 
 from cryptography import x509
 
@@ -19,9 +18,9 @@ from opsverify.probes.kubernetes.facts import _parse_time, CertificateFacts, Iss
 ISSUER_KEYS = ("crt.pem", "tls.crt")
 
 
-async def certificate_status(ctx: ProbeContext[Any]) -> CertificateFacts:
+async def certificate_status(ctx: ProbeContext[KubernetesTarget]) -> CertificateFacts:
     """A cert-manager ``Certificate`` (cert-manager.io/v1): Ready condition, notAfter, renewalTime."""
-    target: KubernetesTarget = ctx.target
+    target = ctx.target
     item: Certificate = _item(ctx, "certificates")
     namespace = target.namespace_of(item)
     calls = await _Calls.open(ctx)
@@ -43,12 +42,12 @@ async def certificate_status(ctx: ProbeContext[Any]) -> CertificateFacts:
     return facts
 
 
-async def linkerd_issuer(ctx: ProbeContext[Any]) -> IssuerFacts:
+async def linkerd_issuer(ctx: ProbeContext[KubernetesTarget]) -> IssuerFacts:
     """The Linkerd identity issuer certificate (``crt.pem`` or ``tls.crt`` of its Secret).
 
     Only the certificate is decoded; the private key in the same Secret is never looked at.
     """
-    target: KubernetesTarget = ctx.target
+    target = ctx.target
     where = target.linkerd_identity
     assert where is not None
     calls = await _Calls.open(ctx)
@@ -75,9 +74,9 @@ async def linkerd_issuer(ctx: ProbeContext[Any]) -> IssuerFacts:
     return facts
 
 
-async def linkerd_trust_anchor(ctx: ProbeContext[Any]) -> TrustAnchorFacts:
+async def linkerd_trust_anchor(ctx: ProbeContext[KubernetesTarget]) -> TrustAnchorFacts:
     """The trust anchor bundle (a ConfigMap key of PEM roots; public certificates only)."""
-    target: KubernetesTarget = ctx.target
+    target = ctx.target
     where = target.linkerd_trust_anchor
     assert where is not None
     calls = await _Calls.open(ctx)
@@ -101,9 +100,9 @@ async def linkerd_trust_anchor(ctx: ProbeContext[Any]) -> TrustAnchorFacts:
     return facts
 
 
-async def secret_age(ctx: ProbeContext[Any]) -> SecretAgeFacts:
+async def secret_age(ctx: ProbeContext[KubernetesTarget]) -> SecretAgeFacts:
     """A Secret's metadata only (``PartialObjectMetadata``): rotation annotation, creation time."""
-    target: KubernetesTarget = ctx.target
+    target = ctx.target
     item: SecretAge = _item(ctx, "secrets")
     namespace = target.namespace_of(item)
     annotation = item.rotated_annotation or target.rotation_annotation

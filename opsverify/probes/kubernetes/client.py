@@ -23,12 +23,12 @@ METADATA_ONLY = {"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s
 needs("kubernetes.client", "kubernetes.config", "urllib3")  # imported inside functions; loaded before the wave
 
 
-def _base_dir(ctx: ProbeContext[Any]) -> Path | None:
+def _base_dir(ctx: ProbeContext[KubernetesTarget]) -> Path | None:
     source = getattr(ctx.env, "source", "")
     return Path(source).resolve().parent if source else None
 
 
-def _kubeconfig_path(ctx: ProbeContext[Any], target: KubernetesTarget) -> Path | None:
+def _kubeconfig_path(ctx: ProbeContext[KubernetesTarget], target: KubernetesTarget) -> Path | None:
     if not target.kubeconfig:
         return None
     path = Path(os.path.expandvars(os.path.expanduser(target.kubeconfig)))
@@ -43,7 +43,7 @@ def _one_line(text: Any, limit: int = 240) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _make_client(ctx: ProbeContext[Any], target: KubernetesTarget) -> Any:
+def _make_client(ctx: ProbeContext[KubernetesTarget], target: KubernetesTarget) -> Any:
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
 
@@ -72,12 +72,12 @@ def _make_client(ctx: ProbeContext[Any], target: KubernetesTarget) -> Any:
     return k8s_client.ApiClient(configuration)
 
 
-async def api_client(ctx: ProbeContext[Any]) -> Any:
+async def api_client(ctx: ProbeContext[KubernetesTarget]) -> Any:
     """The target's shared ``kubernetes.client.ApiClient`` (created once per run, closed at the end).
 
     Built in a worker thread: loading a kubeconfig may run an exec credential plugin.
     """
-    target: KubernetesTarget = ctx.target
+    target = ctx.target
     name = f"kubernetes:{ctx.key.env}:{target.name}"
     ctx.phase = "loading the kubeconfig"
     return await ctx.run_sync(lambda: ctx.resource(name, lambda: _make_client(ctx, target)))
@@ -134,13 +134,13 @@ def _translate(exc: BaseException, server: str, what: str, timeout: float) -> Co
 class _Calls:
     """Calls for one probe: a shared deadline, phases, 404 as ``None``, errors translated."""
 
-    def __init__(self, ctx: ProbeContext[Any], api: Any) -> None:
+    def __init__(self, ctx: ProbeContext[KubernetesTarget], api: Any) -> None:
         self.ctx = ctx
         self.client = api
         self.server = _server(api)
 
     @classmethod
-    async def open(cls, ctx: ProbeContext[Any], *, after_api: bool = True) -> _Calls:
+    async def open(cls, ctx: ProbeContext[KubernetesTarget], *, after_api: bool = True) -> _Calls:
         """Get the shared client and (``after_api``) wait for ``/version/``; calls share ``ctx``'s deadline."""
         calls = cls(ctx, await api_client(ctx))
         if after_api:
@@ -195,9 +195,9 @@ class _Calls:
         return _translate(exc, self.server, what, self.ctx.timeout)
 
 
-def _item(ctx: ProbeContext[Any], field_name: str) -> Any:
+def _item(ctx: ProbeContext[KubernetesTarget], field_name: str) -> Any:
     """This probe's sub-item, looked up by name in its own list (names repeat across lists)."""
-    target: KubernetesTarget = ctx.target
+    target = ctx.target
     for item in getattr(target, field_name):
         if item.name == ctx.key.item:
             return item
@@ -205,7 +205,7 @@ def _item(ctx: ProbeContext[Any], field_name: str) -> Any:
 
 
 # -- probes ---------------------------------------------------------------------------------------------
-async def api_info(ctx: ProbeContext[Any]) -> ApiInfo:
+async def api_info(ctx: ProbeContext[KubernetesTarget]) -> ApiInfo:
     """``GET /version/``: is the API server there, and what is it."""
     calls = await _Calls.open(ctx, after_api=False)
     data = await calls.get("asking for /version/", "VersionApi", "get_code")

@@ -58,9 +58,9 @@ def _pod_facts(pod: dict[str, Any]) -> PodFacts:
     return PodFacts(name=pod_name, phase=str(status.get("phase", "Unknown")), containers=names, statuses=statuses)
 
 
-async def workload_status(ctx: ProbeContext[Any]) -> WorkloadFacts:
+async def workload_status(ctx: ProbeContext[KubernetesTarget]) -> WorkloadFacts:
     """A workload's rollout state and its pods (selected by its label selector, filtered here too)."""
-    target: KubernetesTarget = ctx.target
+    target = ctx.target
     item: Workload = _item(ctx, "workloads")
     namespace = target.namespace_of(item)
     calls = await _Calls.open(ctx)
@@ -108,9 +108,9 @@ async def workload_status(ctx: ProbeContext[Any]) -> WorkloadFacts:
     return facts
 
 
-async def hpa_status(ctx: ProbeContext[Any]) -> HpaFacts:
+async def hpa_status(ctx: ProbeContext[KubernetesTarget]) -> HpaFacts:
     """A HorizontalPodAutoscaler (autoscaling/v2): bounds, current/desired replicas, conditions."""
-    target: KubernetesTarget = ctx.target
+    target = ctx.target
     item: Hpa = _item(ctx, "hpas")
     namespace = target.namespace_of(item)
     calls = await _Calls.open(ctx)
@@ -132,9 +132,9 @@ async def hpa_status(ctx: ProbeContext[Any]) -> HpaFacts:
     return facts
 
 
-async def crds_present(ctx: ProbeContext[Any]) -> CrdFacts:
+async def crds_present(ctx: ProbeContext[KubernetesTarget]) -> CrdFacts:
     """Which of the target's required CRDs exist (one GET each)."""
-    target: KubernetesTarget = ctx.target
+    target = ctx.target
     calls = await _Calls.open(ctx)
     present: list[str] = []
     missing: list[str] = []

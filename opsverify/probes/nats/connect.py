@@ -184,7 +184,7 @@ def _connect_failure(where: str, exc: BaseException, log: ErrorLog, hint: str = 
 
 
 async def open_connection(
-    ctx: ProbeContext[Any],
+    ctx: ProbeContext[NatsTarget],
     credentials: NatsCredentials | None = None,
     *,
     auth_as_data: bool = False,
@@ -195,7 +195,7 @@ async def open_connection(
     credential raises :class:`NatsAuthRejected` when ``auth_as_data`` (for :func:`probe_connect`),
     else :class:`Unreachable` naming the credential.
     """
-    target: NatsTarget = ctx.target
+    target = ctx.target
     material = load_material(credentials or target.credentials())
     base = base_dir(ctx.env)
     tls_key = f"nats-tls:{target.uses_tls}:{target.ca_bundle}:{base}:{target.client_cert}"
@@ -260,10 +260,10 @@ class NatsConnectFacts:
 
 
 async def probe_connect(
-    ctx: ProbeContext[Any], credentials: NatsCredentials | None = None
+    ctx: ProbeContext[NatsTarget], credentials: NatsCredentials | None = None
 ) -> NatsConnectFacts:
     """Connect once with ``credentials`` (default: the target's) and disconnect."""
-    target: NatsTarget = ctx.target
+    target = ctx.target
     creds = credentials or target.credentials()
     try:
         conn = await open_connection(ctx, creds, auth_as_data=True)
@@ -287,7 +287,7 @@ async def probe_connect(
         await conn.close()
 
 
-async def connected(ctx: ProbeContext[Any]) -> NatsConnection:
+async def connected(ctx: ProbeContext[NatsTarget]) -> NatsConnection:
     """A connection for a detail probe, after the connect probe proved the credential works."""
     facts: NatsConnectFacts = await ctx.depend("nats_connection")
     if not facts.connected:

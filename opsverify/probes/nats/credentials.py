@@ -210,9 +210,9 @@ class CredentialFacts:
         return f"user {self.user_name or '?'} ({_short_key(self.user_public)})"
 
 
-async def probe_credential(ctx: ProbeContext[Any]) -> CredentialFacts:
+async def probe_credential(ctx: ProbeContext[NatsTarget]) -> CredentialFacts:
     """Decode the user JWT of the target's ``.creds`` (no network)."""
-    target: NatsTarget = ctx.target
+    target = ctx.target
     assert target.creds is not None
     ctx.phase = f"reading {target.creds.label}"
     creds = read_creds(target.creds)

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from opsverify.config.nats import NatsTarget
 from opsverify.engine import ProbeContext
@@ -64,9 +64,9 @@ def _api_text(exc: nats.js.errors.APIError) -> str:
     return ", ".join(parts) or type(exc).__name__
 
 
-async def probe_jetstream(ctx: ProbeContext[Any]) -> JetStreamFacts:
+async def probe_jetstream(ctx: ProbeContext[NatsTarget]) -> JetStreamFacts:
     """Account info, then each configured stream and consumer; ``/varz`` when monitoring is set."""
-    target: NatsTarget = ctx.target
+    target = ctx.target
     conn = await connected(ctx)
     try:
         js = conn.client.jetstream(timeout=ctx.left(reserve=CLOSE_S / 4))
@@ -125,7 +125,7 @@ async def probe_jetstream(ctx: ProbeContext[Any]) -> JetStreamFacts:
         await conn.close()
 
 
-async def _varz_jetstream_off(ctx: ProbeContext[Any], target: NatsTarget) -> str | None:
+async def _varz_jetstream_off(ctx: ProbeContext[NatsTarget], target: NatsTarget) -> str | None:
     """``/varz`` says JetStream is off (its ``jetstream`` has no ``config``); ``None`` when on or unknown."""
     if not target.monitoring_url:
         return None

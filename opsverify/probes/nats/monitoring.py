@@ -28,7 +28,7 @@ class MonitorHealth:
     latency_ms: float
 
 
-async def _monitor_get(ctx: ProbeContext[Any], target: NatsTarget, path: str) -> tuple[int, Any, float]:
+async def _monitor_get(ctx: ProbeContext[NatsTarget], target: NatsTarget, path: str) -> tuple[int, Any, float]:
     """GET a monitoring endpoint through the network layer: status, JSON body and latency (ms)."""
     assert target.monitoring_url is not None
     url = target.monitoring_url.rstrip("/") + path
@@ -40,9 +40,9 @@ async def _monitor_get(ctx: ProbeContext[Any], target: NatsTarget, path: str) ->
     return answer.status, body, answer.latency_ms
 
 
-async def probe_monitoring(ctx: ProbeContext[Any]) -> MonitorHealth:
+async def probe_monitoring(ctx: ProbeContext[NatsTarget]) -> MonitorHealth:
     """GET ``<monitoring_url>/healthz``."""
-    target: NatsTarget = ctx.target
+    target = ctx.target
     ctx.phase = f"GET {target.monitoring_url}/healthz"
     status, body, latency = await _monitor_get(ctx, target, "/healthz")
     health = body.get("status") if isinstance(body, dict) else None

@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from opsverify.config.base import Safety
 from opsverify.config.nats import NatsTarget
@@ -72,7 +72,7 @@ class PermissionFacts:
 
 
 async def _await_violations(
-    ctx: ProbeContext[Any], conn: NatsConnection, direction: Direction, must_deny: set[str]
+    ctx: ProbeContext[NatsTarget], conn: NatsConnection, direction: Direction, must_deny: set[str]
 ) -> float:
     """Listen for violations: at least :data:`SETTLE_S`, up to :data:`DENIAL_WAIT_S` for denials."""
     started = time.monotonic()
@@ -87,9 +87,9 @@ async def _await_violations(
         await asyncio.sleep(0.02)
 
 
-async def probe_permissions(ctx: ProbeContext[Any], direction: Direction) -> PermissionFacts:
+async def probe_permissions(ctx: ProbeContext[NatsTarget], direction: Direction) -> PermissionFacts:
     """Publish to / subscribe on every allowed and denied subject; collect the server's verdicts."""
-    target: NatsTarget = ctx.target
+    target = ctx.target
     allow: list[str] = getattr(target, f"allow_{direction}")
     deny: list[str] = getattr(target, f"deny_{direction}")
     if direction == "publish":
@@ -137,10 +137,10 @@ class AccountFacts:
 USER_INFO = "$SYS.REQ.USER.INFO"
 
 
-async def probe_account(ctx: ProbeContext[Any]) -> AccountFacts:
+async def probe_account(ctx: ProbeContext[NatsTarget]) -> AccountFacts:
     """The credential's account: from the user JWT when a public key is expected and the
     credential is a ``.creds``; otherwise as the server reports it (``$SYS.REQ.USER.INFO``)."""
-    target: NatsTarget = ctx.target
+    target = ctx.target
     if target.creds is not None and target.account_is_key:
         creds = await ctx.depend("nats_credential")
         return AccountFacts(creds.issuer_account, None, "the user JWT's issuer")

@@ -49,9 +49,9 @@ class RoundTrip:
         return self.problem is None and self.latency_ms is not None
 
 
-async def probe_request(ctx: ProbeContext[Any]) -> RoundTrip:
+async def probe_request(ctx: ProbeContext[NatsTarget]) -> RoundTrip:
     """Send the target's ``request`` to its service subject and time the reply (in samples)."""
-    target: NatsTarget = ctx.target
+    target = ctx.target
     assert target.request is not None
     permit(ctx, Safety.read_only if target.request.reads_only else Safety.mutating, f"a request to {target.request.subject}")
     conn = await connected(ctx)
@@ -66,7 +66,7 @@ async def probe_request(ctx: ProbeContext[Any]) -> RoundTrip:
         await conn.close()
 
 
-async def _request_once(ctx: ProbeContext[Any], conn: NatsConnection, subject: str, payload: bytes) -> RoundTrip:
+async def _request_once(ctx: ProbeContext[NatsTarget], conn: NatsConnection, subject: str, payload: bytes) -> RoundTrip:
     ctx.phase = f"request on {subject}"
     wait = ctx.left(reserve=CLOSE_S / 4)
     started = time.monotonic()
@@ -84,7 +84,7 @@ async def _request_once(ctx: ProbeContext[Any], conn: NatsConnection, subject: s
 
 
 async def _sampled(
-    ctx: ProbeContext[Any], first: RoundTrip, again: Callable[[], Awaitable[RoundTrip]], what: str
+    ctx: ProbeContext[NatsTarget], first: RoundTrip, again: Callable[[], Awaitable[RoundTrip]], what: str
 ) -> LatencyReading:
     """The round trip's latency in samples the engine vouches for, ``first`` counting as one."""
 
@@ -97,9 +97,9 @@ async def _sampled(
     return await sample_latency(ctx, one, host=_where(ctx.target), what=what, seed=Timed(first.started, first.ended))
 
 
-async def probe_canary(ctx: ProbeContext[Any]) -> RoundTrip:
+async def probe_canary(ctx: ProbeContext[NatsTarget]) -> RoundTrip:
     """Subscribe to the canary subject, publish unique messages, time until each comes back (in samples)."""
-    target: NatsTarget = ctx.target
+    target = ctx.target
     assert target.canary_subject is not None
     subject = target.canary_subject
     permit(ctx, Safety.mutating, f"a canary publish to {subject}")
@@ -117,7 +117,7 @@ async def probe_canary(ctx: ProbeContext[Any]) -> RoundTrip:
         await conn.close()
 
 
-async def _canary_once(ctx: ProbeContext[Any], conn: NatsConnection, sub: Any, subject: str) -> RoundTrip:
+async def _canary_once(ctx: ProbeContext[NatsTarget], conn: NatsConnection, sub: Any, subject: str) -> RoundTrip:
     marker = f"opsverify-canary-{uuid.uuid4()}".encode()
     ctx.phase = f"waiting for the canary on {subject}"
     started = time.monotonic()

@@ -25,7 +25,7 @@ from opsverify.probes.restate.facts import (
 )
 
 
-async def probe_health_latency(ctx: ProbeContext[Any], endpoint: Endpoint) -> LatencyReading:
+async def probe_health_latency(ctx: ProbeContext[RestateTarget], endpoint: Endpoint) -> LatencyReading:
     """The admin, ingress or tunnel health URL's latency, in samples the engine vouches for."""
     url = _health_url(ctx.target, endpoint)
     client = _Client(ctx)
@@ -38,7 +38,7 @@ async def probe_health_latency(ctx: ProbeContext[Any], endpoint: Endpoint) -> La
     return await sample_latency(ctx, one, host=urlsplit(url).netloc or url, what=f"GET {url}")
 
 
-async def probe_health(ctx: ProbeContext[Any], endpoint: Endpoint) -> RestateHealth:
+async def probe_health(ctx: ProbeContext[RestateTarget], endpoint: Endpoint) -> RestateHealth:
     """``GET`` the admin, ingress or tunnel health URL once (with the token, when configured)."""
     url = _health_url(ctx.target, endpoint)
     ctx.phase = f"GET {url}"
@@ -58,7 +58,7 @@ async def probe_health(ctx: ProbeContext[Any], endpoint: Endpoint) -> RestateHea
     return RestateHealth(endpoint=endpoint, answer=answer, services=services)
 
 
-async def probe_version(ctx: ProbeContext[Any]) -> RestateVersion:
+async def probe_version(ctx: ProbeContext[RestateTarget]) -> RestateVersion:
     """``GET /version`` of the admin API."""
     async with _Client(ctx) as client:
         data = await client.admin_json("/version", "read the server version")
@@ -72,7 +72,7 @@ async def probe_version(ctx: ProbeContext[Any]) -> RestateVersion:
     return RestateVersion(version, data.get("min_admin_api_version"), data.get("max_admin_api_version"))
 
 
-async def probe_services(ctx: ProbeContext[Any]) -> RestateServices:
+async def probe_services(ctx: ProbeContext[RestateTarget]) -> RestateServices:
     """``GET /services`` of the admin API: every registered service with its handlers and deployment."""
     async with _Client(ctx) as client:
         data = await client.admin_json("/services", "list the registered services")
@@ -145,10 +145,10 @@ async def _discover(client: _Client, view: DeploymentView, raw: dict[str, Any]) 
         view.problem = f"HTTP {answer.status}: {answer.summary or 'no message'}"
 
 
-async def probe_deployments(ctx: ProbeContext[Any]) -> RestateDeployments:
+async def probe_deployments(ctx: ProbeContext[RestateTarget]) -> RestateDeployments:
     """``GET /deployments``, then Restate's own dry-run discovery of every deployment behind an
     expected service (concurrently)."""
-    target: RestateTarget = ctx.target
+    target = ctx.target
     services: RestateServices = await ctx.depend("restate_services")
     async with _Client(ctx) as client:
         data = await client.admin_json("/deployments", "list the deployments")
@@ -179,9 +179,9 @@ async def probe_deployments(ctx: ProbeContext[Any]) -> RestateDeployments:
     return result
 
 
-async def probe_invocation(ctx: ProbeContext[Any]) -> InvocationResult:
+async def probe_invocation(ctx: ProbeContext[RestateTarget]) -> InvocationResult:
     """Call the item's handler once through the ingress (``POST <ingress>/<service>[/<key>]/<handler>``)."""
-    target: RestateTarget = ctx.target
+    target = ctx.target
     item: RestateInvocation = ctx.item
     assert target.ingress_url is not None
     url = f"{target.ingress_url}/{item.path}"

@@ -75,9 +75,9 @@ def summarize(body: str, limit: int = 160) -> str:
 class _Client:
     """The requests of one probe against a Restate target, with its TLS settings and bearer token."""
 
-    def __init__(self, ctx: ProbeContext[Any]) -> None:
+    def __init__(self, ctx: ProbeContext[RestateTarget]) -> None:
         self.ctx = ctx
-        self.target: RestateTarget = ctx.target
+        self.target = ctx.target
         self.tls = TlsSettings.of(self.target, ctx.env)
         self._token: str | None = None
         self.last_timing = Timing()

@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import hmac
 import secrets
-from typing import Any
 
 from opsverify.config.restate import RestateTarget
 from opsverify.engine import ProbeContext
@@ -16,10 +15,10 @@ from opsverify.probes.restate.client import _Client
 from opsverify.probes.restate.facts import AuthEndpoint, PreviousToken, RestateAuth, TokenAge, TokenSecret
 
 
-async def probe_auth(ctx: ProbeContext[Any]) -> RestateAuth:
+async def probe_auth(ctx: ProbeContext[RestateTarget]) -> RestateAuth:
     """Knock on admin ``/version`` and the ingress health endpoint with the configured token,
     without a token and with a made-up one."""
-    target: RestateTarget = ctx.target
+    target = ctx.target
     assert target.token is not None
     wrong = "opsverify-not-a-token-" + secrets.token_urlsafe(18)
     endpoints: list[AuthEndpoint] = []
@@ -36,9 +35,9 @@ async def probe_auth(ctx: ProbeContext[Any]) -> RestateAuth:
     return RestateAuth(endpoints=endpoints, token_label=target.token.label)
 
 
-async def probe_previous_token(ctx: ProbeContext[Any]) -> PreviousToken:
+async def probe_previous_token(ctx: ProbeContext[RestateTarget]) -> PreviousToken:
     """Knock on the same endpoints as :func:`probe_auth` with the previous (rotated-out) token."""
-    target: RestateTarget = ctx.target
+    target = ctx.target
     assert target.previous_token is not None
     previous = target.previous_token.reveal().strip()
     ctx.phase = "sending requests with the previous bearer token"
@@ -50,9 +49,9 @@ async def probe_previous_token(ctx: ProbeContext[Any]) -> PreviousToken:
     return PreviousToken(label=target.previous_token.label, answers=dict(zip(names, answers)))
 
 
-async def probe_token_age(ctx: ProbeContext[Any]) -> TokenAge:
+async def probe_token_age(ctx: ProbeContext[RestateTarget]) -> TokenAge:
     """The current token's age from ``token_issued_at`` (no network: the file records the date)."""
-    target: RestateTarget = ctx.target
+    target = ctx.target
     issued = target.issued_at
     assert issued is not None
     age = (dt.datetime.now(dt.UTC) - issued).total_seconds() / 86400
@@ -60,9 +59,9 @@ async def probe_token_age(ctx: ProbeContext[Any]) -> TokenAge:
     return TokenAge(label=label, issued_at=issued, age_days=age)
 
 
-async def probe_token_secret(ctx: ProbeContext[Any]) -> TokenSecret:
+async def probe_token_secret(ctx: ProbeContext[RestateTarget]) -> TokenSecret:
     """Read the token reference (and ``previous_token``) and compare them (no network, no value shown)."""
-    target: RestateTarget = ctx.target
+    target = ctx.target
     assert target.token is not None
     token = target.token.reveal().strip()
     problem = ""

@@ -46,7 +46,7 @@ class Series:
 
 
 async def _query(
-    ctx: ProbeContext[Any], target: PrometheusTarget, promql: str
+    ctx: ProbeContext[PrometheusTarget], target: PrometheusTarget, promql: str
 ) -> list[Series]:
     """Run an instant query; return its series (a scalar answer is one series without labels)."""
     url = target.url.rstrip("/") + "/api/v1/query"
@@ -77,9 +77,9 @@ async def _query(
     )
 
 
-async def prometheus_api(ctx: ProbeContext[Any]) -> PrometheusApi:
+async def prometheus_api(ctx: ProbeContext[PrometheusTarget]) -> PrometheusApi:
     """Does the API answer an instant query? Failing answers (401, 503, not Prometheus) are data."""
-    target: PrometheusTarget = ctx.target
+    target = ctx.target
     ctx.phase = f"query vector(1) at {_where(target.url)}"
     started = time.monotonic()
     try:
@@ -93,7 +93,7 @@ async def prometheus_api(ctx: ProbeContext[Any]) -> PrometheusApi:
 
 
 async def _prom_reading(
-    ctx: ProbeContext[Any],
+    ctx: ProbeContext[PrometheusTarget],
     *,
     what: str,
     promql: str,
@@ -101,7 +101,7 @@ async def _prom_reading(
     unit: str,
     direction: Direction,
 ) -> SloReading:
-    target: PrometheusTarget = ctx.target
+    target = ctx.target
     ctx.phase = f"waiting for {_where(target.url)} to answer"
     api: PrometheusApi = await ctx.depend("prometheus_api")
     if not api.ok:
@@ -156,7 +156,7 @@ def gauge_query(target: PrometheusTarget, entry: PromGauge) -> str:
     return f"{entry.aggregate}({entry.metric}{join_selectors(matchers)})"
 
 
-async def prometheus_latency(ctx: ProbeContext[Any]) -> SloReading:
+async def prometheus_latency(ctx: ProbeContext[PrometheusTarget]) -> SloReading:
     entry: PromLatency = _entry(ctx, "latency")
     return await _prom_reading(
         ctx, what=entry.label, promql=latency_query(ctx.target, entry), scale=1000, unit="ms",
@@ -164,7 +164,7 @@ async def prometheus_latency(ctx: ProbeContext[Any]) -> SloReading:
     )
 
 
-async def prometheus_error_rate(ctx: ProbeContext[Any]) -> SloReading:
+async def prometheus_error_rate(ctx: ProbeContext[PrometheusTarget]) -> SloReading:
     entry: PromErrorRate = _entry(ctx, "error_rate")
     return await _prom_reading(
         ctx, what="error rate", promql=status_ratio_query(ctx.target, entry), scale=100, unit="%",
@@ -172,7 +172,7 @@ async def prometheus_error_rate(ctx: ProbeContext[Any]) -> SloReading:
     )
 
 
-async def prometheus_rate_limit_block_rate(ctx: ProbeContext[Any]) -> SloReading:
+async def prometheus_rate_limit_block_rate(ctx: ProbeContext[PrometheusTarget]) -> SloReading:
     entry: PromRateLimit = _entry(ctx, "rate_limit_block_rate")
     return await _prom_reading(
         ctx, what="rate-limit block rate", promql=status_ratio_query(ctx.target, entry), scale=100,
@@ -180,7 +180,7 @@ async def prometheus_rate_limit_block_rate(ctx: ProbeContext[Any]) -> SloReading
     )
 
 
-async def prometheus_cache_hit_ratio(ctx: ProbeContext[Any]) -> SloReading:
+async def prometheus_cache_hit_ratio(ctx: ProbeContext[PrometheusTarget]) -> SloReading:
     entry: PromCache = _entry(ctx, "cache_hit_ratio")
     return await _prom_reading(
         ctx, what="cache hit ratio", promql=cache_query(ctx.target, entry), scale=100, unit="%",
@@ -188,7 +188,7 @@ async def prometheus_cache_hit_ratio(ctx: ProbeContext[Any]) -> SloReading:
     )
 
 
-async def prometheus_gauge(ctx: ProbeContext[Any]) -> SloReading:
+async def prometheus_gauge(ctx: ProbeContext[PrometheusTarget]) -> SloReading:
     entry: PromGauge = _entry(ctx, "gauges")
     return await _prom_reading(
         ctx, what=entry.metric, promql=gauge_query(ctx.target, entry), scale=1, unit="",
@@ -196,7 +196,7 @@ async def prometheus_gauge(ctx: ProbeContext[Any]) -> SloReading:
     )
 
 
-async def prometheus_query(ctx: ProbeContext[Any]) -> SloReading:
+async def prometheus_query(ctx: ProbeContext[PrometheusTarget]) -> SloReading:
     entry: PromQuery = _entry(ctx, "queries")
     return await _prom_reading(
         ctx, what=entry.description or entry.name, promql=entry.query, scale=1, unit=entry.unit,
@@ -213,8 +213,8 @@ class TargetsUp:
     down: list[str]
 
 
-async def prometheus_targets_up(ctx: ProbeContext[Any]) -> TargetsUp:
-    target: PrometheusTarget = ctx.target
+async def prometheus_targets_up(ctx: ProbeContext[PrometheusTarget]) -> TargetsUp:
+    target = ctx.target
     promql = f"up{join_selectors(target.up_selector)}"
     api: PrometheusApi = await ctx.depend("prometheus_api")
     if not api.ok:

@@ -9,7 +9,6 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -69,7 +68,7 @@ def parse_exposition(text: str, at: float) -> tuple[Scrape, int]:
 
 
 async def _scrape_once(
-    ctx: ProbeContext[Any], target: MetricsTarget
+    ctx: ProbeContext[MetricsTarget], target: MetricsTarget
 ) -> tuple[int, str, float, float]:
     """HTTP status, body, monotonic midpoint and duration of one GET of the endpoint."""
     started = time.monotonic()
@@ -79,9 +78,9 @@ async def _scrape_once(
     return response.status, text, (started + ended) / 2, ended - started
 
 
-async def metrics_scrape(ctx: ProbeContext[Any]) -> ScrapePair:
+async def metrics_scrape(ctx: ProbeContext[MetricsTarget]) -> ScrapePair:
     """Scrape twice, ``interval_s`` apart (shortened so both fit in the timeout)."""
-    target: MetricsTarget = ctx.target
+    target = ctx.target
     where = _where(target.url)
     ctx.phase = f"first scrape of {target.url}"
     status, text, at, took = await _scrape_once(ctx, target)
@@ -171,7 +170,7 @@ class _Scraped:
         return sum(value for _, value in self.increases(name, wanted))
 
 
-async def _pair(ctx: ProbeContext[Any]) -> ScrapePair:
+async def _pair(ctx: ProbeContext[MetricsTarget]) -> ScrapePair:
     ctx.phase = "waiting for the scrapes"
     pair: ScrapePair = await ctx.depend("metrics_scrape")
     if pair.error is not None:
@@ -207,8 +206,8 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
     return lower + (upper - lower) * (rank - below) / in_bucket
 
 
-async def scraped_latency(ctx: ProbeContext[Any]) -> SloReading:
-    target: MetricsTarget = ctx.target
+async def scraped_latency(ctx: ProbeContext[MetricsTarget]) -> SloReading:
+    target = ctx.target
     entry: ScrapeLatency = _entry(ctx, "latency")
     pair = await _pair(ctx)
     mode = _Scraped(pair, entry.over)
@@ -232,9 +231,9 @@ async def scraped_latency(ctx: ProbeContext[Any]) -> SloReading:
     )
 
 
-def _status_ratio(ctx: ProbeContext[Any], pair: ScrapePair, entry: ScrapeErrorRate | ScrapeRateLimit,
+def _status_ratio(ctx: ProbeContext[MetricsTarget], pair: ScrapePair, entry: ScrapeErrorRate | ScrapeRateLimit,
                   what: str) -> SloReading:
-    target: MetricsTarget = ctx.target
+    target = ctx.target
     mode = _Scraped(pair, entry.over)
     wanted = target.labels_for(entry.labels)
     pattern = re.compile(entry.status)
@@ -251,18 +250,18 @@ def _status_ratio(ctx: ProbeContext[Any], pair: ScrapePair, entry: ScrapeErrorRa
     )
 
 
-async def scraped_error_rate(ctx: ProbeContext[Any]) -> SloReading:
+async def scraped_error_rate(ctx: ProbeContext[MetricsTarget]) -> SloReading:
     entry: ScrapeErrorRate = _entry(ctx, "error_rate")
     return _status_ratio(ctx, await _pair(ctx), entry, "error rate")
 
 
-async def scraped_rate_limit_block_rate(ctx: ProbeContext[Any]) -> SloReading:
+async def scraped_rate_limit_block_rate(ctx: ProbeContext[MetricsTarget]) -> SloReading:
     entry: ScrapeRateLimit = _entry(ctx, "rate_limit_block_rate")
     return _status_ratio(ctx, await _pair(ctx), entry, "rate-limit block rate")
 
 
-async def scraped_cache_hit_ratio(ctx: ProbeContext[Any]) -> SloReading:
-    target: MetricsTarget = ctx.target
+async def scraped_cache_hit_ratio(ctx: ProbeContext[MetricsTarget]) -> SloReading:
+    target = ctx.target
     entry: ScrapeCache = _entry(ctx, "cache_hit_ratio")
     pair = await _pair(ctx)
     mode = _Scraped(pair, entry.over)
@@ -282,8 +281,8 @@ async def scraped_cache_hit_ratio(ctx: ProbeContext[Any]) -> SloReading:
     )
 
 
-async def scraped_gauge(ctx: ProbeContext[Any]) -> SloReading:
-    target: MetricsTarget = ctx.target
+async def scraped_gauge(ctx: ProbeContext[MetricsTarget]) -> SloReading:
+    target = ctx.target
     entry: ScrapeGauge = _entry(ctx, "gauges")
     pair = await _pair(ctx)
     assert pair.second is not None
@@ -300,8 +299,8 @@ async def scraped_gauge(ctx: ProbeContext[Any]) -> SloReading:
     )
 
 
-async def scraped_counter_rate(ctx: ProbeContext[Any]) -> SloReading:
-    target: MetricsTarget = ctx.target
+async def scraped_counter_rate(ctx: ProbeContext[MetricsTarget]) -> SloReading:
+    target = ctx.target
     entry: ScrapeCounter = _entry(ctx, "counters")
     pair = await _pair(ctx)
     mode = _Scraped(pair, "interval")

@@ -28,9 +28,9 @@ def _where(target: VaultTarget) -> str:
 class _Api:
     """Requests of one probe, all within the probe's own deadline, through the network layer."""
 
-    def __init__(self, ctx: ProbeContext[Any]) -> None:
+    def __init__(self, ctx: ProbeContext[VaultTarget]) -> None:
         self.ctx = ctx
-        self.target: VaultTarget = ctx.target
+        self.target = ctx.target
         self.where = _where(self.target)
         self.tls = TlsSettings.of(self.target, ctx.env)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from opsverify.config.vault import VaultSecret
+from opsverify.config.vault import VaultSecret, VaultTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import UnexpectedResponse
 from opsverify.probes.vault.api import _Api, _time
@@ -15,7 +15,7 @@ from opsverify.probes.vault.facts import VaultAudit, VaultKvSecret
 from opsverify.probes.vault.server import _ready
 
 
-async def kv_secret(ctx: ProbeContext[Any]) -> VaultKvSecret:
+async def kv_secret(ctx: ProbeContext[VaultTarget]) -> VaultKvSecret:
     """``<mount>/metadata/<path>``: when the current version of a KV v2 secret was written."""
     item: VaultSecret = ctx.item
     doing = f"read the metadata of {item.full_path}"
@@ -49,7 +49,7 @@ async def kv_secret(ctx: ProbeContext[Any]) -> VaultKvSecret:
     )
 
 
-async def audit(ctx: ProbeContext[Any]) -> VaultAudit:
+async def audit(ctx: ProbeContext[VaultTarget]) -> VaultAudit:
     """``GET sys/audit`` (needs ``sudo`` on sys/audit): the enabled audit devices."""
     doing = "list the audit devices"
     api = _Api(ctx)

@@ -23,14 +23,14 @@ from opsverify.probes.vault.facts import (
 HEALTH_CODES = {200, 429, 472, 473, 501, 503}
 
 
-async def _health_of(ctx: ProbeContext[Any], probe: str = "vault_health") -> Any:
+async def _health_of(ctx: ProbeContext[VaultTarget], probe: str = "vault_health") -> Any:
     """Another probe's result of this target, waited for within this probe's own timeout.
 
     The wait is shielded: when this probe gives up first, the shared probe must go on for the
     other checks that wait for it (cancelling ``ctx.depend`` would cancel the shared run itself).
     Giving up says the same as the health probe itself would.
     """
-    target: VaultTarget = ctx.target
+    target = ctx.target
     ctx.phase = f"waiting for {'sys/health' if probe == 'vault_health' else 'sys/seal-status'} of {_where(target)}"
     shared = asyncio.ensure_future(ctx.depend(probe))
     try:
@@ -40,7 +40,7 @@ async def _health_of(ctx: ProbeContext[Any], probe: str = "vault_health") -> Any
         raise ProbeTimeout(f"{_where(target)} did not answer {path} within {ctx.timeout:g} s") from None
 
 
-async def _ready(ctx: ProbeContext[Any], doing: str) -> VaultHealth:
+async def _ready(ctx: ProbeContext[VaultTarget], doing: str) -> VaultHealth:
     """The target's (shared) health; raises when there is nothing behind the seal to read."""
     health: VaultHealth = await _health_of(ctx)
     if not health.initialized:
@@ -51,7 +51,7 @@ async def _ready(ctx: ProbeContext[Any], doing: str) -> VaultHealth:
 
 
 # -- probes ----------------------------------------------------------------------------------------
-async def health(ctx: ProbeContext[Any]) -> VaultHealth:
+async def health(ctx: ProbeContext[VaultTarget]) -> VaultHealth:
     """``GET sys/health`` (unauthenticated): read the body whatever the status code says."""
     api = _Api(ctx)
     status, body = await api.call("GET", "sys/health")
@@ -75,7 +75,7 @@ async def health(ctx: ProbeContext[Any]) -> VaultHealth:
     )
 
 
-async def seal_status(ctx: ProbeContext[Any]) -> VaultSealStatus:
+async def seal_status(ctx: ProbeContext[VaultTarget]) -> VaultSealStatus:
     """``GET sys/seal-status`` (unauthenticated; answers 200 even when sealed)."""
     api = _Api(ctx)
     status, body = await api.call("GET", "sys/seal-status")
@@ -94,7 +94,7 @@ async def seal_status(ctx: ProbeContext[Any]) -> VaultSealStatus:
     )
 
 
-async def leader(ctx: ProbeContext[Any]) -> VaultLeader:
+async def leader(ctx: ProbeContext[VaultTarget]) -> VaultLeader:
     """``GET sys/leader`` (unauthenticated) on an unsealed node."""
     api = _Api(ctx)
     await _ready(ctx, "tell who the leader is")
@@ -110,7 +110,7 @@ async def leader(ctx: ProbeContext[Any]) -> VaultLeader:
     )
 
 
-async def raft(ctx: ProbeContext[Any]) -> VaultRaft:
+async def raft(ctx: ProbeContext[VaultTarget]) -> VaultRaft:
     """Raft peers (``sys/storage/raft/configuration``) and autopilot state, where storage is raft."""
     doing = "read the raft configuration"
     api = _Api(ctx)

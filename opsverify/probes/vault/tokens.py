@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from opsverify.config.vault import VaultLease, VaultToken
+from opsverify.config.vault import VaultLease, VaultTarget, VaultToken
 from opsverify.engine import ProbeContext
 from opsverify.probes.vault.api import _Api, _errors, _seconds, _time
 from opsverify.probes.vault.facts import VaultLeaseInfo, VaultTokenInfo
@@ -31,7 +31,7 @@ def _token_info(name: str, data: dict[str, Any]) -> VaultTokenInfo:
     )
 
 
-async def _lookup_self(ctx: ProbeContext[Any], api: _Api, name: str, token: str) -> VaultTokenInfo:
+async def _lookup_self(ctx: ProbeContext[VaultTarget], api: _Api, name: str, token: str) -> VaultTokenInfo:
     doing = f"look up token {name}"
     await _ready(ctx, doing)
     status, body = await api.call("GET", "auth/token/lookup-self", token=token)
@@ -45,13 +45,13 @@ async def _lookup_self(ctx: ProbeContext[Any], api: _Api, name: str, token: str)
     return _token_info(name, body["data"])
 
 
-async def checker_token(ctx: ProbeContext[Any]) -> VaultTokenInfo:
+async def checker_token(ctx: ProbeContext[VaultTarget]) -> VaultTokenInfo:
     """``auth/token/lookup-self`` with the checker's own token."""
     api = _Api(ctx)
     return await _lookup_self(ctx, api, "the checker's token", api.checker_token())
 
 
-async def token(ctx: ProbeContext[Any]) -> VaultTokenInfo:
+async def token(ctx: ProbeContext[VaultTarget]) -> VaultTokenInfo:
     """One configured token: looks itself up, or is looked up by accessor with the checker's token."""
     item: VaultToken = ctx.item
     api = _Api(ctx)
@@ -72,7 +72,7 @@ async def token(ctx: ProbeContext[Any]) -> VaultTokenInfo:
     return _token_info(item.name, body["data"])
 
 
-async def previous_token(ctx: ProbeContext[Any]) -> VaultTokenInfo:
+async def previous_token(ctx: ProbeContext[VaultTarget]) -> VaultTokenInfo:
     """``auth/token/lookup-self`` with the token a rotation replaces (``found`` false: revoked/expired)."""
     item: VaultToken = ctx.item
     assert item.previous is not None
@@ -90,7 +90,7 @@ async def _lookup_lease(api: _Api, lease_id: str, token: str, doing: str) -> tup
     return data, ""
 
 
-async def lease(ctx: ProbeContext[Any]) -> VaultLeaseInfo:
+async def lease(ctx: ProbeContext[VaultTarget]) -> VaultLeaseInfo:
     """``sys/leases/lookup`` of one lease, or of every lease under a prefix (the least TTL wins)."""
     item: VaultLease = ctx.item
     doing = f"look up {item.label}"
