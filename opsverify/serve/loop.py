@@ -75,6 +75,15 @@ def serve(settings: ServeSettings) -> int:
             raise KeyboardInterrupt
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    unraisable = sys.unraisablehook
+
+    def quiet_stop(args: sys.UnraisableHookArgs) -> None:
+        # the stop's KeyboardInterrupt can land in a finaliser (a weakref callback), where Python
+        # prints "Exception ignored" with a traceback: it is the stop asked for, not a fault
+        if not (stop.is_set() and isinstance(args.exc_value, KeyboardInterrupt)):
+            unraisable(args)
+
+    sys.unraisablehook = quiet_stop
     log(f"listening on http://{settings.host}:{settings.port} (/metrics /healthz); "
         f"a run every {settings.interval_s:g} s")
     code = 0
@@ -85,6 +94,7 @@ def serve(settings: ServeSettings) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        sys.unraisablehook = unraisable
         web.stop()
     log("stopped")
     return code
