@@ -267,6 +267,32 @@ def test_a_probe_stalled_by_its_peer_still_times_out_on_time_while_the_loop_is_q
         engine.shutdown()
 
 
+def test_a_latency_sample_taken_while_the_probe_has_handed_back_its_slot_still_sees_the_loop_lag():
+    """While a probe samples it holds no concurrency slot (the wave runs on), so the engine may have
+    no probe "running" at all; the lag monitor must tick anyway, or a sample the checker's own work
+    stretched would be trusted and billed to the service."""
+    from opsverify.net.sampling import Timed, sample_latency
+
+    engine = Engine(concurrency=1)
+
+    async def take() -> Timed:
+        start = time.monotonic()
+        await asyncio.sleep(0.005)  # on the wire
+        time.sleep(0.04)  # the checker's own work holding the loop meanwhile
+        await asyncio.sleep(0.005)
+        return Timed(start, time.monotonic())
+
+    async def probe(ctx):
+        reading = await sample_latency(ctx, take, host="127.0.0.1:1", what="GET /", count=1)
+        return reading.samples
+
+    try:
+        samples = engine.result(ProbeKey("p", "e", "t"), _request(probe, timeout=5))
+        assert samples and all(s.lag_ms >= 30 and not s.trusted for s in samples), samples
+    finally:
+        engine.shutdown()
+
+
 def test_the_loop_lag_monitor_sees_a_blocked_loop_in_the_window_of_a_sample():
     from opsverify.net.lag import LoopLag
 

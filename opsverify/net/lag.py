@@ -29,7 +29,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 INTERVAL = 0.002  # a tick every 2 ms: ~500 wake-ups a second while probes are in flight, ~1 % of a core
 NOISE_S = 0.001  # epoll rounds timeouts up to whole milliseconds: up to 1 ms late is the timer, not lag
@@ -53,6 +54,7 @@ class LoopLag:
         self._busy: asyncio.Event | None = None
         self._tick_waiters: list[asyncio.Future[None]] = []
         self._admission: deque[asyncio.Future[None]] = deque()
+        self._watched = 0  # exchanges being timed right now (see watch())
 
     # -- lifecycle (on the loop) ------------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -66,6 +68,20 @@ class LoopLag:
         if self._busy is not None:
             self._busy.set()
 
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        """Tick for as long as the block runs, whatever is in flight: an exchange is being timed.
+
+        A probe taking latency samples hands its concurrency slot back (:mod:`opsverify.net.sampling`),
+        so at times no probe counts as in flight while samples are on the wire; a monitor asleep then
+        would see no lag, and a sample the checker's own work stretched would be trusted."""
+        self._watched += 1
+        self.wake()
+        try:
+            yield
+        finally:
+            self._watched -= 1
+
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -73,7 +89,7 @@ class LoopLag:
     async def _run(self) -> None:
         assert self._busy is not None
         while True:
-            if self._in_flight() <= 0 and not self._tick_waiters and not self._admission:
+            if self._in_flight() <= 0 and not self._watched and not self._tick_waiters and not self._admission:
                 self._expected = None
                 self._busy.clear()
                 await self._busy.wait()

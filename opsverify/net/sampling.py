@@ -177,7 +177,8 @@ async def sample_latency(
                 attempts += 1
                 ctx.phase = f"latency sample {attempts} of {what}"
                 try:
-                    timed = await take()
+                    with lag.watch():
+                        timed = await take()
                 except CouldNotVerify as exc:
                     if not reading.samples:
                         raise
