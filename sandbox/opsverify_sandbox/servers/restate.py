@@ -431,6 +431,7 @@ def _spawn_proxy(
     ports: tuple[int, int],
     tokens: Path | None,
     any_token: bool = False,
+    delay_ms: float = 0.0,
 ) -> ManagedProcess:
     argv = [
         sys.executable,
@@ -449,6 +450,8 @@ def _spawn_proxy(
         argv += ["--tokens-file", str(tokens)]
     if any_token:
         argv.append("--accept-any-token")
+    if delay_ms:
+        argv += ["--delay-ms", str(delay_ms)]
     return ManagedProcess.start(
         argv, log_path=log_path, name="restate-proxy", env=_pythonpath_env()
     )
@@ -492,13 +495,15 @@ def start_proxy(
     admin_port: int | None = None,
     ingress_port: int | None = None,
     accept_any_token: bool = False,
+    delay_ms: float = 0.0,
 ) -> RestateProxy:
     """Start one more host-side proxy to the given unix sockets (no server is started).
 
     For the self-tests: a second proxy without a token in front of a running server (a proxy that
     does not enforce tokens), one with ``accept_any_token`` (it demands a bearer token but lets any
-    value through), or a proxy whose sockets do not exist (server down, proxy up: every request
-    answers 502).
+    value through), a proxy that holds every answer ``delay_ms`` before it sends it (a congested
+    gateway: slow, but healthy), or a proxy whose sockets do not exist (server down, proxy up: every
+    request answers 502).
     """
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -516,6 +521,7 @@ def start_proxy(
         ports,
         tokens_file,
         accept_any_token,
+        delay_ms,
     )
     proxy = RestateProxy(process, ports[0], ports[1], tokens_file)
     try:
@@ -702,7 +708,7 @@ _SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 
 def _make_app(
-    name: str, socket_path: Path, tokens_file: Path | None, any_token: bool = False
+    name: str, socket_path: Path, tokens_file: Path | None, any_token: bool = False, delay_ms: float = 0.0
 ) -> web.Application:
     async def on_startup(app: web.Application) -> None:
         app[_SESSION] = aiohttp.ClientSession(
@@ -739,6 +745,8 @@ def _make_app(
                 request.method, f"http://restate{request.path_qs}", headers=headers, data=body
             ) as upstream:
                 payload = await upstream.read()
+                if delay_ms:
+                    await asyncio.sleep(delay_ms / 1000)
                 out_headers = {
                     k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP
                 }
@@ -761,7 +769,7 @@ async def _run_proxy(args: argparse.Namespace) -> None:
         ("ingress", args.ingress_port, args.ingress_socket),
     ):
         runner = web.AppRunner(
-            _make_app(name, Path(sock), tokens, args.accept_any_token), access_log=None
+            _make_app(name, Path(sock), tokens, args.accept_any_token, args.delay_ms), access_log=None
         )
         await runner.setup()
         await web.TCPSite(runner, HOST, port).start()
@@ -788,6 +796,7 @@ def _proxy_main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="accept any non-empty bearer token (a gateway that only checks the header is there)",
     )
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="hold every answer this long before sending it")
     asyncio.run(_run_proxy(parser.parse_args(argv)))
 
 
