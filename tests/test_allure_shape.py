@@ -37,7 +37,7 @@ def _run(tmp: Path, demo: Any, number: int) -> SuiteRun:
         "tier": "staging",
         "http": [{"name": "slow", "url": demo.url(f"/slow?ms={SLOW_MS}"), "max_latency_ms": {"warn": 20000, "critical": 30000}},
                  {"name": "broken", "url": demo.url("/status/500")},
-                 {"name": "warned", "url": demo.url("/healthz"), "max_latency_ms": {"warn": 0.001, "critical": 30000}}],
+                 {"name": "warned", "url": demo.url("/slow?ms=60"), "max_latency_ms": {"warn": 20, "critical": 30000}}],
         "tls": [demo.tls("good")],
     }
     github = {**GITHUB, "GITHUB_RUN_ID": str(9000 + number), "GITHUB_RUN_NUMBER": str(number)}

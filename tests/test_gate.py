@@ -197,7 +197,8 @@ def test_a_failing_check_no_item_names_still_holds(run_suite, demo, tmp_path):
 
 
 def test_too_many_warnings_hold(run_suite, demo, tmp_path):
-    run = run_staging(run_suite, staging(demo, max_latency_ms={"warn": 0.001, "critical": 60000}))
+    # 60 ms against a 20 ms warning: past it even with 40 ms of the checker's own lag taken off
+    run = run_staging(run_suite, staging(demo, demo.url("/slow?ms=60"), max_latency_ms={"warn": 20, "critical": 60000}))
     assert run.outcome("test_endpoint_answers_within_latency_budget", "api") == "passed"
     result = gate(tmp_path, write_policy(tmp_path), run.reports / "summary.json")
     assert result.ret == 1

@@ -34,7 +34,7 @@ def run(demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteRu
     env = {
         "tier": "staging",
         "http": [
-            {"name": "api", "url": demo.url("/healthz"), "max_latency_ms": {"warn": 0.001, "critical": 60000}},
+            {"name": "api", "url": demo.url("/slow?ms=60"), "max_latency_ms": {"warn": 20, "critical": 60000}},
             {"name": "broken", "url": demo.url("/status/500")},
             {"name": "down", "url": f"http://127.0.0.1:{demo.closed}/healthz"},
         ],
@@ -76,7 +76,7 @@ def test_summary_md_reads_at_a_glance(run):
     assert "could not see staging-down" in down and "— runbook [platform#http-status](" in down
     warnings = text[text.index("## Warnings"):text.index("## ⏭️ Skipped")]
     assert f"`{LATENCY}` [staging-api]: response time is" in warnings
-    assert "past the warning level 0.001 ms" in warnings
+    assert "past the warning level 20 ms" in warnings
     skipped = text[text.index("## ⏭️ Skipped"):]
     assert "`test_endpoint_body_contains_expected_text`: not configured: no http target sets body_contains" in skipped
 
@@ -216,7 +216,7 @@ def test_metrics_textfile_has_success_duration_values_and_thresholds(run):
     assert _one(thresholds, check=EXPIRY, target="good", level="critical").value == 14
     assert _one(thresholds, check=EXPIRY, target="good", level="warn").value == 30
     assert _one(thresholds, check=EXPIRY, target="good", level="warn").labels["direction"] == "at_least"
-    assert _one(thresholds, check=LATENCY, target="api", level="warn").value == 0.001
+    assert _one(thresholds, check=LATENCY, target="api", level="warn").value == 20
     assert _one(samples["opsverify_check_measured_level"], check=LATENCY, target="api").value == 1
     assert _one(samples["opsverify_check_warnings"], check=LATENCY, target="api").value == 1
     # skipped checks are not exported; run-level metrics are
