@@ -40,7 +40,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 PYCACHE = Path(tempfile.gettempdir()) / "opsverify-bench-pycache"
-PLUGINS = ["-p", "opsverify.plugin", "-p", "fixtures.http", "-p", "fixtures.tls", "-p", "fixtures.network"]
+PLUGINS = ["-p", "opsverify.plugin", "-p", "fixtures.http", "-p", "fixtures.tls", "-p", "fixtures.network",
+           # the self-tests' fuzzing library is in the test extra, not in a user's install: its pytest
+           # plugin imports all of hypothesis (~1.2 s here) at every start and would be billed to the floor
+           "-p", "no:hypothesispytest"]
 
 
 @dataclass

@@ -15,15 +15,13 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
-from opsverify_sandbox.pki import CertificateAuthority
 from opsverify_sandbox.servers.nats import NatsServer, make_tls_files, start_nats, token_user
+from tests.client_pki import Pki, make_client_pki
 from tests.harness import ROOT, write_env
 from tests.payload_server import PayloadServer
 
@@ -33,37 +31,9 @@ EXPIRY = "test_client_certificate_is_not_close_to_expiry"
 STATUS = "test_endpoint_returns_expected_status"
 
 
-@dataclass
-class Pki:
-    directory: Path
-    ca: Path
-    key_pem: dict[str, str]  # name -> PEM private key (for {env: ...} references)
-
-    def cert(self, name: str) -> str:
-        return str(self.directory / f"{name}.pem")
-
-    def key(self, name: str) -> str:
-        return str(self.directory / f"{name}.key")
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    directory = tmp_path_factory.mktemp("mtls")
-    trusted, stranger = CertificateAuthority.create("opsverify client CA"), CertificateAuthority.create("stranger CA")
-    ca = trusted.write(directory / "ca.pem")
-    trusted.issue(["127.0.0.1"], days=90).write(directory / "server.pem", directory / "server.key")
-    issued = {
-        "good": trusted.issue(["opsverify-checker"], days=90, client=True),
-        "soon": trusted.issue(["opsverify-soon"], days=5, client=True),
-        "expired": trusted.issue(["opsverify-expired"], days=-2, client=True),
-        "untrusted": stranger.issue(["opsverify-stranger"], days=90, client=True),
-    }
-    pems = {}
-    for name, leaf in issued.items():
-        leaf.write(directory / f"{name}.pem", directory / f"{name}.key")
-        pems[name] = leaf.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()).decode()
-    return Pki(directory, ca, pems)
+    return make_client_pki(tmp_path_factory.mktemp("mtls"))
 
 
 @pytest.fixture(scope="module")
