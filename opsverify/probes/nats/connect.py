@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from opsverify.config.nats import NatsCredentials, NatsTarget
 from opsverify.engine import ProbeContext
@@ -24,6 +25,7 @@ from opsverify.lazy import lazy_module
 from opsverify.client_certs import certificate_alert, expiry_hint
 from opsverify.net.tls import base_dir, ssl_context
 from opsverify.probes.nats.credentials import load_material, Material
+from opsverify.probes.nats.tls_verdict import certificate_verdict
 
 if TYPE_CHECKING:
     import nats
@@ -63,6 +65,15 @@ _VIOLATION = re.compile(r'permissions violation for (publish|subscription) to "(
 
 def _where(target: NatsTarget) -> str:
     return ", ".join(target.servers)
+
+
+DEFAULT_PORT = 4222
+
+
+def _first_server(target: NatsTarget) -> tuple[str, int]:
+    """Host and port of the first server URL (NATS's default port when it names none)."""
+    parts = urlsplit(target.servers[0] if "://" in target.servers[0] else f"nats://{target.servers[0]}")
+    return parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORT
 
 
 def concrete_subject(subject: str) -> str:
@@ -151,10 +162,18 @@ def _auth_message(material: Material, where: str, server_text: str) -> str:
     return text + (f" ({'; '.join(hints)})" if hints else "")
 
 
-def _client_certificate_refused(target: NatsTarget, base: str | None, where: str, exc: BaseException,
-                                log: ErrorLog, auth_as_data: bool) -> None:
-    """Raise :class:`NatsAuthRejected` (or :class:`Unreachable`) when the server refused the TLS client certificate."""
+async def _client_certificate_refused(ctx: ProbeContext[NatsTarget], tls: ssl.SSLContext | None, base: str | None,
+                                      where: str, exc: BaseException, log: ErrorLog, auth_as_data: bool) -> None:
+    """Raise :class:`NatsAuthRejected` (or :class:`Unreachable`) when the server refused the TLS client certificate.
+
+    When the failure carries no alert but TLS was in use, the server is asked again the quiet way
+    (:mod:`opsverify.probes.nats.tls_verdict`): a refusal lost behind a reset is still a refusal."""
+    target = ctx.target
     alert = certificate_alert(log.errors[-1] if log.errors and not isinstance(exc, ssl.SSLError) else exc)
+    if alert is None and tls is not None and not isinstance(exc, ssl.SSLCertVerificationError):
+        host, port = _first_server(target)
+        ctx.phase = f"asking {host}:{port} for its verdict on the client certificate"
+        alert = await certificate_verdict(host, port, tls, timeout=max(0.2, ctx.remaining()))
     if alert is None:
         return
     shown = f"client certificate {target.client_cert}" if target.client_cert else "no client certificate"
@@ -226,7 +245,7 @@ async def open_connection(
             f"connecting to {where} timed out after {budget:.3g} s (no NATS INFO / handshake)"
         ) from None
     except nats.errors.NoServersError as exc:
-        _client_certificate_refused(target, base, where, exc, log, auth_as_data)
+        await _client_certificate_refused(ctx, tls, base, where, exc, log, auth_as_data)
         raise _connect_failure(where, exc, log, expiry_hint(target, base)) from None
     except nats.errors.Error as exc:
         text = " ".join(str(exc).split())
@@ -237,7 +256,7 @@ async def open_connection(
             raise Unreachable(f"not connected: {message}") from None
         raise _connect_failure(where, exc, log) from None
     except (OSError, ssl.SSLError) as exc:
-        _client_certificate_refused(target, base, where, exc, log, auth_as_data)
+        await _client_certificate_refused(ctx, tls, base, where, exc, log, auth_as_data)
         raise _connect_failure(where, exc, log, expiry_hint(target, base)) from None
     connect_ms = (time.monotonic() - started) * 1000
     return NatsConnection(client, log, material.identity, where, connect_ms, material)
