@@ -11,6 +11,7 @@ Hierarchy::
     ├── ReportWriteError           a report (the status page) cannot be written where it was asked
     ├── CouldNotVerify             the check could not see the system              → outcome "error"
     │   ├── Unreachable            refused, reset, DNS failure, no route, TLS handshake failure
+    │   │   └── ClientCertRefused  the server's TLS alert refused the checker's own client certificate
     │   ├── ProbeTimeout           no answer within the probe's timeout
     │   ├── CheckerOverloaded      the checker itself was too busy to take a reading it can vouch for
     │   ├── SecretMissing          a secret reference points at nothing
@@ -118,6 +119,13 @@ class CouldNotVerify(OpsverifyError):
 
 class Unreachable(CouldNotVerify):
     """Connection refused or reset, DNS failure, no route, TLS handshake failure."""
+
+
+class ClientCertRefused(Unreachable):
+    """The server refused the checker's own client certificate (its TLS alert names why)."""
+
+    remedy = ("check the checker's own client certificate and key (client_cert, client_key): that one is "
+              "presented, that it has not expired, and that it was issued by a CA the server trusts for clients")
 
 
 class ProbeTimeout(CouldNotVerify):

@@ -24,6 +24,7 @@ from opsverify.probes.kafka.client import (
     _raise_if_timeout,
     only_learned_brokers_failed,
 )
+from opsverify.probes.kafka.client_cert import raise_if_certificate_refused
 from opsverify.probes.kafka.facts import KafkaMetadata, KafkaPartition, KafkaTopicConfigs, KafkaTopicInfo
 
 if TYPE_CHECKING:
@@ -45,7 +46,11 @@ async def metadata(ctx: ProbeContext[KafkaTarget]) -> KafkaMetadata:
     admin = _admin(ctx)
     budget = Budget(ctx)
     ctx.phase = f"asking {budget.where} for cluster metadata"
-    found: KafkaMetadata = await ctx.run_sync(_metadata_sync, admin, budget)
+    try:
+        found: KafkaMetadata = await ctx.run_sync(_metadata_sync, admin, budget)
+    except Unreachable as exc:
+        await raise_if_certificate_refused(ctx, exc)
+        raise
     return found
 
 

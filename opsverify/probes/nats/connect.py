@@ -23,9 +23,9 @@ from opsverify.engine import ProbeContext
 from opsverify.errors import NatsAuthRejected, NatsPublishDenied, ProbeTimeout, Unreachable
 from opsverify.lazy import lazy_module
 from opsverify.client_certs import certificate_alert, expiry_hint
+from opsverify.net.client_cert_verdict import certificate_verdict
 from opsverify.net.tls import base_dir, ssl_context
 from opsverify.probes.nats.credentials import load_material, Material
-from opsverify.probes.nats.tls_verdict import certificate_verdict
 
 if TYPE_CHECKING:
     import nats
@@ -167,13 +167,13 @@ async def _client_certificate_refused(ctx: ProbeContext[NatsTarget], tls: ssl.SS
     """Raise :class:`NatsAuthRejected` (or :class:`Unreachable`) when the server refused the TLS client certificate.
 
     When the failure carries no alert but TLS was in use, the server is asked again the quiet way
-    (:mod:`opsverify.probes.nats.tls_verdict`): a refusal lost behind a reset is still a refusal."""
+    (:mod:`opsverify.net.client_cert_verdict`): a refusal lost behind a reset is still a refusal."""
     target = ctx.target
     alert = certificate_alert(log.errors[-1] if log.errors and not isinstance(exc, ssl.SSLError) else exc)
     if alert is None and tls is not None and not isinstance(exc, ssl.SSLCertVerificationError):
         host, port = _first_server(target)
         ctx.phase = f"asking {host}:{port} for its verdict on the client certificate"
-        alert = await certificate_verdict(host, port, tls, timeout=max(0.2, ctx.remaining()))
+        alert = await certificate_verdict(host, port, tls, timeout=max(0.2, ctx.remaining()), greeting=b"INFO")
     if alert is None:
         return
     shown = f"client certificate {target.client_cert}" if target.client_cert else "no client certificate"
