@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
+from opsverify.errors import ClientCertRefused, CouldNotVerify, ProbeTimeout, Unreachable, UnexpectedResponse
 
 
 class _Trace:
@@ -117,13 +117,24 @@ def translate(exc: httpx.HTTPError, *, where: str, what: str, limit: float, trac
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         alert = tls_alert(exc)
         if alert is not None:
-            return Unreachable(f"{where} refused the TLS session with the alert '{alert}' ({what}): "
-                               "it demands a client certificate it trusts; set client_cert / client_key "
-                               "to one that is current and issued by its client CA")
+            return certificate_refused(where, what, alert)
         return Unreachable(f"{where} closed the connection ({what}): {short(exc)}")
     if isinstance(exc, httpx.TooManyRedirects):
         return UnexpectedResponse(f"{where}: too many redirects ({what})")
     return Unreachable(f"{where} ({what}): {short(exc)}")
+
+
+def certificate_refused(where: str, what: str, alert: str) -> ClientCertRefused:
+    """The error for a server whose TLS alert ``alert`` refused the checker's client certificate."""
+    return ClientCertRefused(f"{where} refused the TLS session with the alert '{alert}' ({what}): it demands a "
+                             "client certificate it trusts; set client_cert / client_key to one that is current "
+                             "and issued by its client CA")
+
+
+def lost_tls_session(exc: httpx.HTTPError, url: str) -> bool:
+    """An HTTPS exchange the server ended without a reason the client read (a TLS 1.3 refusal may look so)."""
+    return (url.startswith("https://") and isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError))
+            and tls_alert(exc) is None)
 
 
 def _has_request(exc: httpx.HTTPError) -> bool:

@@ -18,7 +18,8 @@ from opsverify.errors import CouldNotVerify, ProbeTimeout
 from opsverify.net.tls import TlsSettings, context_for
 from opsverify.safety import of_method, permit
 from opsverify.net.http.answer import HttpAnswer, MAX_BODY, Timing
-from opsverify.net.http.failures import _stall, _Trace, translate
+from opsverify.net.client_cert_verdict import certificate_verdict
+from opsverify.net.http.failures import _stall, _Trace, certificate_refused, lost_tls_session, translate
 
 
 PER_CLIENT = 32  # requests in flight through one httpx client: httpcore's pool work grows with its size
@@ -135,12 +136,30 @@ async def request(
         try:
             answer: HttpAnswer = task.result()
         except httpx.HTTPError as exc:
-            raise translate(exc, where=where, what=shown, limit=said, trace=trace) from None
+            error = translate(exc, where=where, what=shown, limit=said, trace=trace)
+            if lost_tls_session(exc, url):
+                error = await _refusal_lost_in_the_race(ctx, settings, url, where, shown) or error
+            raise error from None
     finally:
         pool.release(shard)
         if not task.done():
             task.cancel()
     return answer
+
+
+async def _refusal_lost_in_the_race(
+    ctx: Any, settings: TlsSettings, url: str, where: str, shown: str
+) -> CouldNotVerify | None:
+    """Under TLS 1.3 a refusal of the client certificate arrives after the request was sent, and the
+    reset may win: ask the server again without sending anything (:mod:`opsverify.net.client_cert_verdict`)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    context = context_for(ctx.engine, settings)
+    ctx.phase = f"asking {where} for its verdict on the client certificate"
+    alert = await certificate_verdict(parts.hostname or "", parts.port or 443, context,
+                                      timeout=max(0.2, min(ctx.remaining(), ctx.hard_remaining())))
+    return certificate_refused(where, shown, alert) if alert else None
 
 
 @dataclass(frozen=True)
