@@ -137,6 +137,14 @@ def floor_argv(directory: Path, checks: int, reports: Path) -> list[str]:
             f"--alluredir={reports / 'allure'}", str(test)]
 
 
+def bare_floor_argv(directory: Path, checks: int, reports: Path) -> list[str]:
+    """The floor without opsverify: pytest and the other chosen plugins (xdist, allure, testinfra) only."""
+    floor_argv(directory, checks, reports)  # writes the same no-op test file
+    return [PY, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-p", "no:opsverify.plugin", "-p", "no:hypothesispytest",
+            f"--rootdir={directory}", "-c=/dev/null", f"--junitxml={reports / 'junit.xml'}",
+            f"--alluredir={reports / 'allure'}", str(directory / "test_floor.py")]
+
+
 def raw_argv(port: int, n: int) -> list[str]:
     # a client per request: httpcore's pool work grows with the square of the requests in flight
     # (opsverify.net.http shares clients of bounded load instead), and the raw limit should be the
@@ -199,6 +207,7 @@ def main() -> None:
             checks = count_checks(tmp / "a")
             results["b"] = measure("b. suite, --probe-concurrency 1", suite_argv(env, tmp / "b", "--probe-concurrency", "1", select=select))
             results["c"] = measure("c. pytest floor (no-op tests)", floor_argv(tmp, checks, tmp / "c"))
+            results["c0"] = measure("c0. bare pytest floor (no opsverify)", bare_floor_argv(tmp, checks, tmp / "c0"))
             results["d"] = measure("d. raw asyncio+httpx", raw_argv(port, args.n))
             results["e"] = measure("e. suite, -n 2", suite_argv(env, tmp / "e", "-n", "2", select=select))
             stalled_env = write_env(tmp, "bench-stalled", port, args.n, stalled_port=hole_port)
@@ -224,6 +233,11 @@ def main() -> None:
     print("\nratios (target in brackets):")
     print(f"  (a)/(c+d)              = {a / (c + d):6.2f}   [<= 1.5]")
     print(f"  (b)/(a)                = {b / a:6.2f}   [>= 20 at N=300, 100 ms]")
+    c0 = results["c0"].wall_s
+    ceiling = (c0 + args.n * args.delay_ms / 1000) / c0
+    print(f"  (b)/(a) ceiling        = {ceiling:6.2f}   (what it could be if the suite cost no more than bare pytest's "
+          f"own start, {c0:.2f} s, plus the slowest answer)")
+    print(f"  opsverify's floor cost = {c - c0:6.2f} s  (c - c0: importing the plugin and its reports for {checks} items)")
     print(f"  per-check overhead     = {overhead_ms:6.2f} ms [<= 2 ms]  ((a-c-d)/{checks})")
     print(f"  stalled target adds    = {results['f'].wall_s - a:6.2f} s  [<= timeout 1 s + 0.5 s]")
     print(f"  -n 2 vs single process = {results['e'].wall_s / a:6.2f}x")
