@@ -23,7 +23,7 @@ Example::
 Facts that bite (PostgreSQL 15.18, Debian 12):
 
 * A client certificate the server's OpenSSL rejects (expired, from another CA) ends the handshake
-  with a TLS alert: libpq says ``SSL error: sslv3 alert certificate expired`` / ``tlsv1 alert
+  with a TLS alert: libpq says ``SSL error: ssl/tls alert certificate expired`` / ``tlsv1 alert
   unknown ca``, with no ``FATAL:`` line. Without a certificate the handshake succeeds and the
   server answers ``FATAL: connection requires a valid client certificate``.
 * The server refuses a key file readable by group or others ("has group or world access").
