@@ -16,6 +16,11 @@ from opsverify.probes.backups import BackupArtifacts
 pytestmark = [pytest.mark.predeploy]
 
 
+CLIENT_CERT_ACTION = ("the server logs this role in by client certificate: set client_cert / client_key to one that "
+                      "is current, issued by the CA of its ssl_ca_file, with the role's name as its CN "
+                      "[see runbook certs#client-certificate]")
+
+
 def _size(n: int) -> str:
     for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
         if n >= size:
@@ -176,10 +181,12 @@ def test_postgres_accepts_login(postgres_login, target, expect):
         expect.fact("role", "replica (in recovery)" if login.in_recovery else "primary")
     if login.accepted:
         expect.record("login time", login.latency_ms, unit="ms")
+    certificate = login.rejection is not None and "certificate" in login.rejection
     expect.that(
         login.accepted,
         expected=f"a login as {login.user} to {login.where}",
         actual=f"login refused: {login.rejection}",
+        action=CLIENT_CERT_ACTION if certificate else None,
     )
 
 

@@ -3,8 +3,9 @@
 Each probe opens its own connection (``connect_timeout`` and the whole probe bounded by
 ``ctx.timeout``; ``statement_timeout`` set; the session is read-only) and closes it.
 
-A login the server refuses (wrong password, no ``pg_hba.conf`` entry, unknown database) is data:
-:attr:`PostgresLogin.rejection` holds the server's reason, and the login check fails with it.
+A login the server refuses (wrong password, no ``pg_hba.conf`` entry, unknown database, a TLS alert
+against our client certificate: expired, untrusted) is data: :attr:`PostgresLogin.rejection` holds
+the server's reason, and the login check fails with it.
 Errors are for "could not see": refused / DNS / TLS (:class:`~opsverify.errors.Unreachable`),
 stalls (:class:`~opsverify.errors.ProbeTimeout`), a missing secret, a permission the checker's role
 lacks on the migrations table (:class:`~opsverify.errors.UnexpectedResponse`), and
@@ -12,7 +13,10 @@ lacks on the migrations table (:class:`~opsverify.errors.UnexpectedResponse`), a
 
 Facts that bite (psycopg 3.3, PostgreSQL 18): a refused login raises ``OperationalError`` whose
 ``sqlstate`` is ``None`` (the SQLSTATE 28P01 is not carried on connection failures): the text
-after "FATAL:" is what tells an answering server from an unreachable one. libpq treats a
+after "FATAL:" is what tells an answering server from an unreachable one. A client certificate the
+server's OpenSSL rejects ends the handshake with an alert and no FATAL line (``SSL error: ssl/tls
+alert certificate expired``, ``tlsv1 alert unknown ca``); a missing one is a FATAL line
+(``connection requires a valid client certificate``). libpq treats a
 ``connect_timeout`` below 2 s as 2 s, so the whole connect is also wrapped in ``wait_for``.
 
 Migration tables read (the shapes the tools create):
@@ -43,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opsverify.client_certs import certificate_alert, expiry_hint
 from opsverify.config.datastores import PostgresTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import CouldNotVerify, PostgresLoginRejected, ProbeTimeout, UnexpectedResponse, Unreachable
@@ -117,6 +122,15 @@ def _server_reason(message: str) -> str | None:
     return _short(match.group(1)) if match else None
 
 
+def _certificate_refusal(ctx: ProbeContext[PostgresTarget], target: PostgresTarget, message: str) -> str | None:
+    """The server's TLS alert against our client certificate (``certificate expired``, ``unknown ca``), as a refusal."""
+    alert = certificate_alert(message) if "alert" in message.lower() else None
+    if alert is None:
+        return None
+    shown = f"client certificate {target.client_cert}" if target.client_cert else "no client certificate"
+    return f"the server refused the TLS handshake ({alert}) with {shown}{expiry_hint(target, base_dir(ctx.env))}"
+
+
 def _network_reason(message: str) -> str:
     lowered = message.lower()
     if "connection refused" in lowered:
@@ -171,7 +185,7 @@ async def _connect(ctx: ProbeContext[PostgresTarget], target: PostgresTarget,
         raise ProbeTimeout(f"connecting to {target.where} timed out after {ctx.timeout:g} s") from None
     except psycopg.OperationalError as exc:
         message = str(exc)
-        reason = _server_reason(message)
+        reason = _server_reason(message) or _certificate_refusal(ctx, target, message)
         if reason is not None:
             return reason
         raise Unreachable(f"cannot connect to {target.where}: {_network_reason(message)}") from None
