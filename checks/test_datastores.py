@@ -53,6 +53,13 @@ def test_redis_answers_ping_with_its_credentials(redis_ping, target, expect):
         expect.fact("role", ping.role)
     if ping.authenticated:
         expect.record("PING round trip", ping.latency_ms, unit="ms")
+    if ping.certificate_refused:
+        expect.fail(
+            expected=f"PONG from {ping.where} over mutual TLS as user {ping.user}",
+            actual=ping.certificate_refused,
+            action="present a client certificate the server trusts and that has not expired (client_cert / "
+            "client_key) [see runbook certs#client-certificate]",
+        )
     if ping.server_has_no_password:
         expect.fail(
             expected=f"PONG from {ping.where} as user {ping.user}",

@@ -127,8 +127,6 @@ class RedisTarget(Target, ClientCertificate):
             raise ValueError("ca_bundle needs a rediss:// url")
         if self.client_cert and not self.tls:
             raise ValueError("client_cert needs a rediss:// url")
-        if self.client_key is not None and self.client_key.file is None:
-            raise ValueError("client_key must be a {file: ...} reference here (the Redis client reads keys from files)")
         return self
 
     @property

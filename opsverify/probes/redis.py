@@ -6,7 +6,8 @@ managed services, and without credentials it fails with a HELLO error instead of
 plain "authentication required".
 
 Faults the checks exist to catch come back as data: credentials the server refuses
-(:attr:`RedisPing.rejection`), a server that answers PING without credentials
+(:attr:`RedisPing.rejection`), a client certificate it refuses under mutual TLS
+(:attr:`RedisPing.certificate_refused`, see :mod:`opsverify.probes.redis_tls`), a server that answers PING without credentials
 (:attr:`RedisUnauthenticated.refused` false), a retired password still accepted. Errors are for
 "could not see": refused / reset / DNS / TLS (:class:`~opsverify.errors.Unreachable`), stalls
 (:class:`~opsverify.errors.ProbeTimeout`), a missing secret, and :class:`RedisAuthRejected` when a
@@ -28,19 +29,17 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from opsverify.config.datastores import RedisKeys, RedisTarget
 from opsverify.config.secrets import SecretRef
 from opsverify.engine import ProbeContext
-from opsverify.errors import ClientCertUnusable, CouldNotVerify, ProbeTimeout, RedisAuthRejected, UnexpectedResponse, Unreachable
+from opsverify.errors import CouldNotVerify, ProbeTimeout, RedisAuthRejected, UnexpectedResponse, Unreachable
 from opsverify.lazy import lazy_module
-from opsverify.net.tls import base_dir, resolve
+from opsverify.probes.redis_tls import client_context, connection_class, refused_certificate
 
 if TYPE_CHECKING:
     import redis.asyncio as aredis
@@ -71,6 +70,7 @@ class RedisPing:
     role: str | None = None
     db_keys: int | None = None
     server_has_no_password: bool = False  # AUTH refused because the server has no password at all
+    certificate_refused: str | None = None  # mutual TLS: why the server refused our client certificate
 
 
 @dataclass
@@ -110,28 +110,10 @@ def _reveal_username(target: RedisTarget) -> str | None:
     return target.username.reveal().strip() if isinstance(target.username, SecretRef) else target.username
 
 
-def _client(ctx: ProbeContext[RedisTarget], target: RedisTarget, *, username: str | None,
-            password: str | None) -> aredis.Redis:
-    extra: dict[str, Any] = {}
-    if target.tls:
-        extra["ssl"] = True
-        extra["ssl_cert_reqs"] = "required" if target.verify_tls else "none"
-        extra["ssl_check_hostname"] = target.verify_tls
-        if target.ca_bundle:
-            path = Path(os.path.expandvars(target.ca_bundle))
-            base = base_dir(ctx.env)
-            if not path.is_absolute() and base:
-                path = Path(base) / path
-            if not path.is_file():
-                raise Unreachable(f"CA bundle {path} cannot be loaded: no such file")
-            extra["ssl_ca_certs"] = str(path)
-        if target.client_cert and target.client_key is not None:
-            cert = resolve(target.client_cert, base_dir(ctx.env))
-            if not cert.is_file():
-                raise ClientCertUnusable(f"client certificate {cert} does not exist: point client_cert at the PEM file")
-            target.client_key.reveal()  # a key file that cannot be read errors here, naming the file
-            extra["ssl_certfile"], extra["ssl_keyfile"] = str(cert), str(target.client_key.path)
-    return aredis.Redis(
+def _client(ctx: ProbeContext[RedisTarget], target: RedisTarget, sslctx: ssl.SSLContext | None, *,
+            username: str | None, password: str | None) -> aredis.Redis:
+    """A one-connection client; ``sslctx`` (from :func:`~opsverify.probes.redis_tls.client_context`) for rediss://."""
+    client = aredis.Redis(
         host=target.host,
         port=target.port,
         db=target.db,
@@ -142,8 +124,11 @@ def _client(ctx: ProbeContext[RedisTarget], target: RedisTarget, *, username: st
         retry=aretry.Retry(backoff.NoBackoff(), 0),
         protocol=2,
         single_connection_client=True,
-        **extra,
+        ssl=sslctx is not None,
     )
+    if sslctx is not None:
+        client.connection_pool.connection_class = connection_class(sslctx)
+    return client
 
 
 def _short(exc: BaseException) -> str:
@@ -180,6 +165,16 @@ def translate(exc: BaseException, ctx: ProbeContext[RedisTarget], target: RedisT
     return UnexpectedResponse(f"{where}: {type(exc).__name__}: {_short(exc)}")
 
 
+async def _could_not_see(exc: BaseException, ctx: ProbeContext[RedisTarget], target: RedisTarget,
+                         sslctx: ssl.SSLContext | None) -> CouldNotVerify:
+    """:func:`translate`, or :class:`Unreachable` saying why when the server refused the client certificate."""
+    if isinstance(exc, rx.ConnectionError) and not isinstance(exc, rx.AuthenticationError):
+        refusal = await refused_certificate(ctx, target, sslctx, exc)
+        if refusal:
+            return Unreachable(f"not connected: {refusal}")
+    return translate(exc, ctx, target)
+
+
 async def _close(client: aredis.Redis) -> None:
     try:
         await asyncio.wait_for(client.aclose(), 1.0)
@@ -194,7 +189,8 @@ async def ping(ctx: ProbeContext[RedisTarget]) -> RedisPing:
     password = target.password.reveal() if target.password else None
     username = _reveal_username(target)
     facts = RedisPing(where=target.where, user=target.user_label, authenticated=False)
-    client = _client(ctx, target, username=username, password=password)
+    sslctx = await client_context(ctx, target)
+    client = _client(ctx, target, sslctx, username=username, password=password)
     try:
         ctx.phase = f"connecting to {target.where} and PING"
         started = time.monotonic()
@@ -218,6 +214,10 @@ async def ping(ctx: ProbeContext[RedisTarget]) -> RedisPing:
     except rx.AuthenticationError as exc:
         facts.rejection = _short(exc)
         facts.server_has_no_password = NO_PASSWORD_CONFIGURED in str(exc)
+    except rx.ConnectionError as exc:
+        facts.certificate_refused = await refused_certificate(ctx, target, sslctx, exc)
+        if facts.certificate_refused is None:
+            raise translate(exc, ctx, target) from None
     except Exception as exc:  # noqa: BLE001 - translated at the boundary
         raise translate(exc, ctx, target) from None
     finally:
@@ -229,6 +229,8 @@ async def keyspace(ctx: ProbeContext[RedisTarget]) -> int:
     """The db index's key count (``DBSIZE``), from the target's :func:`ping` probe."""
     target = ctx.target
     seen: RedisPing = await ctx.depend("redis_ping")
+    if seen.certificate_refused:
+        raise RedisAuthRejected(f"cannot count keys: {seen.certificate_refused}")
     if not seen.authenticated:
         raise RedisAuthRejected(
             f"cannot count keys on {target.where}: authentication failed for user {seen.user} ({seen.rejection})"
@@ -241,7 +243,8 @@ async def keyspace(ctx: ProbeContext[RedisTarget]) -> int:
 async def unauthenticated(ctx: ProbeContext[RedisTarget]) -> RedisUnauthenticated:
     """``PING`` without credentials: refused (fail-closed) or answered."""
     target = ctx.target
-    client = _client(ctx, target, username=None, password=None)
+    sslctx = await client_context(ctx, target)
+    client = _client(ctx, target, sslctx, username=None, password=None)
     try:
         ctx.phase = f"PING {target.where} without credentials"
         reply = await client.ping()
@@ -251,9 +254,9 @@ async def unauthenticated(ctx: ProbeContext[RedisTarget]) -> RedisUnauthenticate
     except rx.ResponseError as exc:
         if "noauth" in str(exc).lower() or "authentication required" in str(exc).lower():
             return RedisUnauthenticated(refused=True, reply=_short(exc))
-        raise translate(exc, ctx, target) from None
+        raise await _could_not_see(exc, ctx, target, sslctx) from None
     except Exception as exc:  # noqa: BLE001
-        raise translate(exc, ctx, target) from None
+        raise await _could_not_see(exc, ctx, target, sslctx) from None
     finally:
         await _close(client)
 
@@ -263,7 +266,8 @@ async def retired_password(ctx: ProbeContext[RedisTarget]) -> RedisRetired:
     target = ctx.target
     assert target.retired_password is not None
     retired = target.retired_password.reveal()
-    client = _client(ctx, target, username=_reveal_username(target), password=retired)
+    sslctx = await client_context(ctx, target)
+    client = _client(ctx, target, sslctx, username=_reveal_username(target), password=retired)
     try:
         ctx.phase = f"login to {target.where} with the retired password"
         await client.ping()
@@ -273,7 +277,7 @@ async def retired_password(ctx: ProbeContext[RedisTarget]) -> RedisRetired:
             return RedisRetired(accepted=True, reply=_short(exc), server_has_no_password=True)
         return RedisRetired(accepted=False, reply=_short(exc))
     except Exception as exc:  # noqa: BLE001
-        raise translate(exc, ctx, target) from None
+        raise await _could_not_see(exc, ctx, target, sslctx) from None
     finally:
         await _close(client)
 
@@ -283,7 +287,8 @@ async def key_ttls(ctx: ProbeContext[RedisTarget]) -> RedisKeySample:
     target = ctx.target
     keys_spec: RedisKeys = ctx.item
     password = target.password.reveal() if target.password else None
-    client = _client(ctx, target, username=_reveal_username(target), password=password)
+    sslctx = await client_context(ctx, target)
+    client = _client(ctx, target, sslctx, username=_reveal_username(target), password=password)
     deadline = time.monotonic() + ctx.timeout * SCAN_BUDGET
     sampled = without_ttl = 0
     ttls: list[float] = []
@@ -326,7 +331,7 @@ async def key_ttls(ctx: ProbeContext[RedisTarget]) -> RedisKeySample:
             f"({_short(exc)})"
         ) from None
     except Exception as exc:  # noqa: BLE001
-        raise translate(exc, ctx, target) from None
+        raise await _could_not_see(exc, ctx, target, sslctx) from None
     finally:
         await _close(client)
     return RedisKeySample(
