@@ -10,9 +10,9 @@ environment variable works too.
 A server that refuses the client certificate (TLS 1.3) does so after the client's handshake, with an
 alert on the client's first read; a client that has already sent a command (AUTH, PING) may see a
 connection reset instead, because the server closes with the command unread. When a connection fails,
-:func:`refused_certificate` therefore asks again without sending anything: it completes a handshake and
-waits up to ``SETTLE_S`` for the server's alert (``certificate expired``, ``unknown ca``, ``certificate
-required`` ...).
+:func:`refused_certificate` therefore asks again without sending anything
+(:mod:`opsverify.net.client_cert_verdict`): a handshake, then up to 1 s for the server's alert
+(``certificate expired``, ``unknown ca``, ``certificate required`` ...).
 
 Example::
 
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from opsverify.client_certs import certificate_alert, expiry_hint
 from opsverify.config.datastores import RedisTarget
 from opsverify.engine import ProbeContext
+from opsverify.net.client_cert_verdict import certificate_verdict
 from opsverify.net.tls import TlsSettings, base_dir, context_for
 
 if TYPE_CHECKING:
@@ -37,9 +38,6 @@ else:
     from opsverify.lazy import lazy_module
 
     aredis = lazy_module("redis.asyncio")
-
-SETTLE_S = 1.0
-
 
 async def client_context(ctx: ProbeContext[RedisTarget], target: RedisTarget) -> ssl.SSLContext | None:
     """The shared TLS context for ``target`` (``None`` for ``redis://``); raises :class:`ClientCertUnusable`,
@@ -67,29 +65,7 @@ def _refusal(target: RedisTarget, base: str | None, alert: str) -> str:
 
 
 async def _alert_after_handshake(ctx: ProbeContext[RedisTarget], target: RedisTarget, context: ssl.SSLContext) -> str | None:
-    timeout = max(0.1, ctx.remaining())
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(target.host, target.port, ssl=context, ssl_handshake_timeout=timeout), timeout)
-    except ssl.SSLCertVerificationError:  # the server's certificate is the problem, not ours
-        return None
-    except ssl.SSLError as exc:  # TLS 1.2: the refusal fails the handshake itself
-        return certificate_alert(exc)
-    except (OSError, asyncio.TimeoutError, TimeoutError):
-        return None
-    try:
-        await asyncio.wait_for(reader.read(1), min(SETTLE_S, max(0.05, ctx.remaining())))
-    except ssl.SSLError as exc:
-        return certificate_alert(exc)
-    except (OSError, asyncio.TimeoutError, TimeoutError):
-        return None
-    finally:
-        writer.close()
-        try:
-            await asyncio.wait_for(writer.wait_closed(), 0.5)
-        except Exception:  # noqa: BLE001 - closing is best effort
-            pass
-    return None
+    return await certificate_verdict(target.host, target.port, context, timeout=max(0.1, ctx.remaining()))
 
 
 async def refused_certificate(ctx: ProbeContext[RedisTarget], target: RedisTarget, context: ssl.SSLContext | None,
