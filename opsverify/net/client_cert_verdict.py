@@ -68,8 +68,13 @@ async def _ask(host: str, port: int, context: ssl.SSLContext, greeting: bytes | 
             return None
         return None
     finally:
-        writer.close()
-        try:
-            await asyncio.wait_for(writer.wait_closed(), 0.5)
-        except Exception:  # noqa: BLE001 - closing is best effort
-            pass
+        await close_quietly(writer)
+
+
+async def close_quietly(writer: asyncio.StreamWriter) -> None:
+    """Close a stream, waiting at most 0.5 s, whatever the peer does (closing is best effort)."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 0.5)
+    except Exception:  # noqa: BLE001 - a peer that already reset or never answers the close
+        pass

@@ -24,6 +24,7 @@ from opsverify.client_certs import ClientCertInfo, read_client_certificate
 from opsverify.config.tls import TlsTarget
 from opsverify.engine import ProbeContext
 from opsverify.errors import ProbeTimeout, Unreachable
+from opsverify.net.client_cert_verdict import close_quietly
 from opsverify.net.tls import TlsSettings, base_dir, context_for
 
 SETTLE_S = 1.0
@@ -87,9 +88,5 @@ async def client_handshake(ctx: ProbeContext[TlsTarget]) -> ClientHandshake:
     except (ConnectionResetError, BrokenPipeError):
         accepted, reason = False, "the server reset the connection after the handshake"
     finally:
-        writer.close()
-        try:
-            await asyncio.wait_for(writer.wait_closed(), 0.5)
-        except Exception:  # noqa: BLE001 - closing is best effort
-            pass
+        await close_quietly(writer)
     return ClientHandshake(info, accepted, reason, protocol or "")
