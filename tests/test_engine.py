@@ -130,10 +130,13 @@ def test_latency_samples_to_one_host_are_few_at_a_time_and_judged_on_their_media
     for record in run.records:
         (measured,) = record["measured"]
         detail = measured["detail"]
-        assert 1 <= detail["trusted"] <= 3 and len(detail["samples_ms"]) >= 3, detail
+        assert detail["trusted"] <= 3 and len(detail["samples_ms"]) >= 3, detail
         assert 195 <= measured["value"] < 400, measured  # the recorder answers after 200 ms
         assert set(detail["phases"]) == {"connect_ms", "tls_ms", "processing_ms", "transfer_ms"}
-        assert detail["phases"]["processing_ms"] >= 195, detail
+        if detail["trusted"]:  # on a quiet loop the phases are exact; otherwise a boundary may sit late by the lag
+            assert detail["phases"]["processing_ms"] >= 195, detail
+        else:  # no sample on a quiet loop (a loaded machine): passed on the upper bound
+            assert detail["bound"] == "upper", detail
 
 
 def test_probe_concurrency_one_is_sequential(run_suite, fresh_recorder):

@@ -6,6 +6,7 @@ prepared before the wave (:func:`prepare`).
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,12 +15,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from opsverify.config.base import Safety
-from opsverify.errors import CouldNotVerify, ProbeTimeout
+from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable
 from opsverify.net.tls import TlsSettings, context_for
 from opsverify.safety import of_method, permit
 from opsverify.net.http.answer import HttpAnswer, MAX_BODY, Timing
 from opsverify.net.client_cert_verdict import certificate_verdict
-from opsverify.net.http.failures import _stall, _Trace, certificate_refused, lost_tls_session, translate
+from opsverify.net.http.failures import _stall, _Trace, certificate_refused, lost_tls_session, tls_alert, translate
 
 
 PER_CLIENT = 32  # requests in flight through one httpx client: httpcore's pool work grows with its size
@@ -140,6 +141,11 @@ async def request(
             if lost_tls_session(exc, url):
                 error = await _refusal_lost_in_the_race(ctx, settings, url, where, shown) or error
             raise error from None
+        except ssl.SSLError as exc:  # an alert read while the body streams or closes: httpx does not wrap it
+            alert = tls_alert(exc)
+            if alert is not None:
+                raise certificate_refused(where, shown, alert) from None
+            raise Unreachable(f"{where}: TLS failed during {shown}: {exc.reason or exc}") from None
     finally:
         pool.release(shard)
         if not task.done():
