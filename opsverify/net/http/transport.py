@@ -18,6 +18,7 @@ from opsverify.config.base import Safety
 from opsverify.errors import CouldNotVerify, ProbeTimeout, Unreachable
 from opsverify.net.tls import TlsSettings, context_for
 from opsverify.safety import of_method, permit
+from opsverify.net.http.connect import DirectBackend, transport
 from opsverify.net.http.answer import HttpAnswer, MAX_BODY, Timing
 from opsverify.net.client_cert_verdict import certificate_verdict
 from opsverify.net.http.failures import _stall, _Trace, certificate_refused, lost_tls_session, tls_alert, translate
@@ -38,12 +39,13 @@ class Clients:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self.warmed = False
+        self.backend = DirectBackend()
         self._by_setting: dict[str, list[list[Any]]] = {}
 
     def _new(self, settings: TlsSettings) -> list[Any]:
-        verify = context_for(self.engine, settings)
         limits = httpx.Limits(max_connections=PER_CLIENT, max_keepalive_connections=0)
-        return [httpx.AsyncClient(verify=verify, limits=limits, trust_env=False, follow_redirects=False), 0]
+        sends = transport(context_for(self.engine, settings), limits, self.backend)
+        return [httpx.AsyncClient(transport=sends, trust_env=False, follow_redirects=False), 0]
 
     def prepare(self, settings: TlsSettings, expected: int) -> None:
         """Build enough clients for ``expected`` requests at once (before the wave)."""
@@ -186,14 +188,17 @@ async def _send(
     chunks: list[bytes] = []
     size = 0
     truncated = False
+    last_chunk = None  # the exchange ends on the last byte, not after httpcore has closed the response
     try:
         async for chunk in response.aiter_bytes():
+            last_chunk = time.monotonic()
             chunks.append(chunk)
             size += len(chunk)
             if size > max_body:
                 truncated = True
                 break
-        end = time.monotonic()
+        end = last_chunk or trace.first("http11.receive_response_body.complete",
+                                        "http2.receive_response_body.complete") or time.monotonic()
     finally:
         await response.aclose()
     start = trace.first("connection.connect_tcp.started", "http11.send_request_headers.started",
