@@ -6,12 +6,14 @@ GIL, another process on the same core), a timer fires late, and a request that f
 seen finished late. :class:`LoopLag` measures that: a timer due every ``INTERVAL`` seconds records
 how late it ran.
 
-Three uses (all in :mod:`opsverify.engine` and :mod:`opsverify.net.sampling`):
+Four uses (all in :mod:`opsverify.engine` and :mod:`opsverify.net.sampling`):
 
 - ``worst_between(t0, t1)``: the worst lateness seen while one sample was taken; a latency sample
   taken while the loop lagged is not trusted.
 - ``debt()``: the loop's lag summed since it started; a probe's deadline moves by the debt accrued
   during the probe, so a timeout bills time spent waiting on the peer, not on the checker.
+- ``busy()``: the share of the recent past the loop's thread spent on the CPU; a latency sample
+  starts only while the loop has time to spare, so samples do not stretch each other.
 - ``admit()``: new probes wait while the loop is lagging, so the engine never starts more probes at
   once than it can serve without starving the ones in flight.
 
@@ -37,6 +39,7 @@ NOISE_S = 0.001  # epoll rounds timeouts up to whole milliseconds: up to 1 ms la
 ADMIT_LAG_S = 0.010  # new probes wait while the loop runs more than 10 ms late ...
 MIN_IN_FLIGHT = 16  # ... unless fewer than this many are in flight (progress is always made)
 ADMIT_PER_TICK = 16
+BUSY_WINDOW_S = 0.020  # the loop's recent CPU share is read over the last 20 ms of ticks
 HISTORY = 30_000  # ticks kept (a minute of a busy loop)
 
 
@@ -46,6 +49,7 @@ class LoopLag:
     def __init__(self, in_flight: Callable[[], int]) -> None:
         self._in_flight = in_flight
         self._times: deque[float] = deque(maxlen=HISTORY)
+        self._cpu: deque[float] = deque(maxlen=HISTORY)  # the loop thread's CPU time at each tick
         self._lates: deque[float] = deque(maxlen=HISTORY)
         self._debt = 0.0
         self._expected: float | None = None
@@ -99,6 +103,7 @@ class LoopLag:
             late = max(0.0, now - self._expected - NOISE_S)
             self._expected = None
             self._times.append(now)
+            self._cpu.append(time.thread_time())
             self._lates.append(late)
             self._debt += late
             self._release(late)
@@ -129,6 +134,18 @@ class LoopLag:
     def debt(self) -> float:
         """Seconds the loop has run late in all, counting the tick overdue right now."""
         return self._debt + self.pending()
+
+    def busy(self, window: float = BUSY_WINDOW_S) -> float:
+        """The share of the last ``window`` seconds the loop's thread spent on the CPU (0 to 1), as its
+        ticks saw it; 0 before two ticks have run. Read on the loop, where the monitor ticks."""
+        if len(self._times) < 2:
+            return 0.0
+        t1, c1 = self._times[-1], self._cpu[-1]
+        i = len(self._times) - 2
+        while i > 0 and self._times[i] > t1 - window:
+            i -= 1
+        elapsed = t1 - self._times[i]
+        return min(1.0, (c1 - self._cpu[i]) / elapsed) if elapsed > 0 else 0.0
 
     def worst_between(self, t0: float, t1: float) -> float:
         """The worst lateness of the ticks that ran from ``t0`` up to the first one after ``t1``."""

@@ -5,6 +5,9 @@ target share. The reading is a short second pass, for the latency-judged targets
 
 - samples to one host are taken a few at a time (``per_host``, default 4), so 300 targets behind one
   load balancer are measured under their normal load, not under a flood the checker made;
+- whatever the hosts, a sample starts only while the loop has CPU to spare (``_Spare``): samples of
+  instant endpoints, nearly all CPU, are taken one after another, while samples of slow endpoints,
+  nearly all waiting, overlap (up to ``TIMED_AT_ONCE``);
 - before each sample the sampler waits until the engine's loop runs on time; each sample records the
   worst loop lag seen while it was taken (:mod:`opsverify.net.lag`), and one taken while the loop ran
   more than ``trust_ms`` late is not trusted and is taken again (up to ``count`` more attempts);
@@ -36,7 +39,9 @@ from opsverify.errors import CouldNotVerify
 DEFAULT_COUNT = 3
 DEFAULT_PER_HOST = 4
 DEFAULT_TRUST_MS = 3.0
-TIMED_AT_ONCE = 16  # latency samples in flight at once, whatever the hosts
+TIMED_AT_ONCE = 16  # latency samples in flight at once, whatever the hosts ...
+SPARE_BUSY = 0.3  # ... started only while the loop's thread was on the CPU at most 30 % of the recent past
+START_GAP_S = 0.002  # ... and at most one every 2 ms (a tick of the lag monitor)
 
 
 @dataclass(frozen=True)
@@ -135,15 +140,45 @@ class Timed:
 class _Limits:
     """Per-host and overall limits of latency samples in flight (one set per engine)."""
 
-    def __init__(self, per_host: int) -> None:
+    def __init__(self, per_host: int, lag: Any) -> None:
         self.per_host = per_host
         self.hosts: dict[str, asyncio.Semaphore] = {}
-        self.overall = asyncio.Semaphore(TIMED_AT_ONCE)
+        self.overall = _Spare(lag)
 
     def host(self, host: str) -> asyncio.Semaphore:
         if host not in self.hosts:
             self.hosts[host] = asyncio.Semaphore(self.per_host)
         return self.hosts[host]
+
+
+class _Spare:
+    """Admits a latency sample while the loop has CPU to spare (at most ``TIMED_AT_ONCE`` at once).
+
+    A sample is billed every turn of the loop it spans, and each turn carries whatever CPU work the
+    other samples in flight do then. Samples of slow endpoints spend their time waiting and cost the
+    loop little, so many can overlap; samples of instant ones are nearly all CPU, and overlapping
+    them only stretches each. So a sample starts only while the loop's thread was on the CPU at most
+    ``SPARE_BUSY`` of the last few milliseconds, one start per tick of the lag monitor, and always
+    when none is in flight (progress is always made).
+    """
+
+    def __init__(self, lag: Any) -> None:
+        self.lag = lag
+        self.in_flight = 0
+        self.last_start = -1.0
+
+    async def __aenter__(self) -> None:
+        while self.in_flight and not self._spare():
+            await self.lag.next_tick()
+        self.in_flight += 1
+        self.last_start = time.monotonic()
+
+    def _spare(self) -> bool:
+        return (self.in_flight < TIMED_AT_ONCE and time.monotonic() - self.last_start >= START_GAP_S
+                and self.lag.busy() <= SPARE_BUSY)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.in_flight -= 1
 
 
 async def sample_latency(
@@ -159,7 +194,7 @@ async def sample_latency(
     settings: SamplingSettings = getattr(ctx.engine, "sampling", SamplingSettings())
     wanted = count or settings.count
     reading = LatencyReading(what=what, wanted=wanted)
-    limits: _Limits = ctx.engine.resource("net.sampling.limits", lambda: _Limits(settings.per_host))
+    limits: _Limits = ctx.engine.resource("net.sampling.limits", lambda: _Limits(settings.per_host, ctx.engine.lag))
     lag = ctx.engine.lag
     bound = settings.trust_ms / 1000
     if seed is not None:
