@@ -15,9 +15,12 @@ from typing import Any
 
 import httpx
 
+from opsverify.errors import SandboxError
 from opsverify_sandbox.pki import CertificateAuthority
 from opsverify_sandbox.platform_demo import PlatformDemo, start_platform_demo
 from opsverify_sandbox.process import free_port
+
+BIND_ATTEMPTS = 3
 
 
 @dataclass
@@ -56,6 +59,15 @@ def start_demo(tmp: Path, listeners: dict[str, str]) -> Demo:
     ca = CertificateAuthority.create("platform selftest CA")
     ca_path = ca.write(tmp / "ca.pem")
     cert, key = ca.issue(["localhost", "127.0.0.1"], days=30).write(tmp / "server.pem", tmp / "server.key")
-    demo = start_platform_demo(tmp, {name: (free_port(), options) for name, options in listeners.items()},
-                               cert=cert, key=key)
-    return Demo(demo, ca_path)
+
+    def start() -> PlatformDemo:
+        ports = {name: (free_port(), options) for name, options in listeners.items()}
+        return start_platform_demo(tmp, ports, cert=cert, key=key)
+
+    for _ in range(BIND_ATTEMPTS - 1):
+        try:
+            return Demo(start(), ca_path)
+        except SandboxError as exc:  # a port found free was taken by another worker's server before the demo bound it
+            if "address already in use" not in str(exc):
+                raise
+    return Demo(start(), ca_path)

@@ -1,0 +1,37 @@
+"""The platform demo the self-tests start survives the port race of parallel test workers.
+
+A port ``free_port`` found free can be bound by another worker's server before the demo binds it;
+the demo then exits with "address already in use", and every test of the module errored. Here the
+race is made certain: the first port handed out is held by a bound socket (bound, not listening, so
+nothing answers on it and the demo's exit is what the start sees).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+import tests.platform_support as support
+from opsverify_sandbox.process import free_port
+
+
+def test_a_demo_whose_port_was_taken_before_it_bound_starts_again_on_fresh_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    handed = iter([taken.getsockname()[1]])
+    monkeypatch.setattr(support, "free_port", lambda: next(handed, None) or free_port())
+    try:
+        demo = support.start_demo(tmp_path, {"healthy": ""})
+        try:
+            port = demo.demo.ports["healthy"]
+            assert port != taken.getsockname()[1]
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        finally:
+            demo.demo.stop()
+    finally:
+        taken.close()
