@@ -1,4 +1,4 @@
-"""The platform demo the self-tests start survives the port race of parallel test workers.
+"""The servers the self-tests start get ports no other server of the run was handed.
 
 A port ``free_port`` found free can be bound by another worker's server before the demo binds it;
 the demo then exits with "address already in use", and every test of the module errored. Here the
@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import tests.platform_support as support
-from opsverify_sandbox.process import free_port
+from opsverify_sandbox.process import SERVER_PORTS, free_port
 
 
 def test_a_demo_whose_port_was_taken_before_it_bound_starts_again_on_fresh_ports(
@@ -35,3 +35,20 @@ def test_a_demo_whose_port_was_taken_before_it_bound_starts_again_on_fresh_ports
             demo.demo.stop()
     finally:
         taken.close()
+
+
+def test_free_port_never_hands_out_the_same_port_twice_before_it_could_be_bound() -> None:
+    """A server with many listeners picks every port before binding any: 500 draws from 12,768 ports
+    would repeat one almost surely (the birthday bound) if each draw only checked the port was free."""
+    ports = [free_port() for _ in range(500)]
+    assert len(set(ports)) == len(ports)
+
+
+def test_parallel_test_workers_draw_their_ports_from_separate_shares(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = {}
+    for worker in ("gw0", "gw1"):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+        monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+        drawn[worker] = {free_port() for _ in range(50)}
+    assert {p % 2 for p in drawn["gw0"]} == {SERVER_PORTS[0] % 2}
+    assert {p % 2 for p in drawn["gw1"]} == {(SERVER_PORTS[0] + 1) % 2}

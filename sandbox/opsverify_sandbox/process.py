@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,19 +40,41 @@ from opsverify.errors import SandboxError
 # picks (bind to 0) comes from the ephemeral range, so a busy test run's client sockets could take it
 # between this call and the server's own bind ("address already in use").
 SERVER_PORTS = range(20000, 32768)
+RECENT = 2000
+_handed: deque[int] = deque(maxlen=RECENT)
+
+
+def _worker_share() -> range:
+    """This test worker's share of ``SERVER_PORTS`` (all of it outside pytest-xdist)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 1:
+        return SERVER_PORTS[int(worker[2:]) % int(count)::int(count)]
+    return SERVER_PORTS
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is free on ``host`` right now, outside the ephemeral range."""
+    """Return a TCP port that is free on ``host`` right now, outside the ephemeral range.
+
+    A port is checked free, then bound later by the server it is handed to; two servers must not be
+    handed the same one meanwhile. So a port is never handed out twice within the last ``RECENT``
+    calls of this process (a server with 17 listeners picks all its ports before binding any), and
+    parallel test workers (pytest-xdist's ``PYTEST_XDIST_WORKER``) each draw from their own share of
+    the range.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    share = _worker_share()
     for _ in range(200):
-        port = random.choice(SERVER_PORTS)
+        port = random.choice(share)
+        if port in _handed:
+            continue
         with socket.socket(family) as sock:
             try:
                 sock.bind((host, port))
             except OSError:
                 continue
-            return port
+        _handed.append(port)
+        return port
     with socket.socket(family) as sock:  # the range is crowded: let the kernel choose
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
