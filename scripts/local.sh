@@ -6,11 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/bootstrap.sh
-# Bytecode, pytest's assertion-rewritten modules included, is cached under .opsverify/pycache: with
-# PYTHONDONTWRITEBYTECODE set (as in many CI images) pytest rewrites and compiles every module of every
-# plugin anew in each run, 1-2 s of every pytest start here.
-unset PYTHONDONTWRITEBYTECODE
-export PYTHONPYCACHEPREFIX="$root/.opsverify/pycache"
+source scripts/bytecode.sh
 .venv/bin/opsverify sandbox up
 if [ "${KEEP_SANDBOX:-0}" != 1 ]; then
   trap '.venv/bin/opsverify sandbox down' EXIT

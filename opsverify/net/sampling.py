@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opsverify.errors import CouldNotVerify
+from opsverify.net.lag import LoopLag
 
 DEFAULT_COUNT = 3
 DEFAULT_PER_HOST = 4
@@ -140,7 +141,7 @@ class Timed:
 class _Limits:
     """Per-host and overall limits of latency samples in flight (one set per engine)."""
 
-    def __init__(self, per_host: int, lag: Any) -> None:
+    def __init__(self, per_host: int, lag: LoopLag) -> None:
         self.per_host = per_host
         self.hosts: dict[str, asyncio.Semaphore] = {}
         self.overall = _Spare(lag)
@@ -162,7 +163,7 @@ class _Spare:
     when none is in flight (progress is always made).
     """
 
-    def __init__(self, lag: Any) -> None:
+    def __init__(self, lag: LoopLag) -> None:
         self.lag = lag
         self.in_flight = 0
         self.last_start = -1.0

@@ -1,8 +1,8 @@
 """The TCP connect the shared HTTP clients use: as few event-loop turns as the connect needs.
 
 httpcore connects through ``anyio.connect_tcp``, which runs happy eyeballs in a task group with a
-cancel scope even for an IP literal: about eight turns of the loop between "connect started" and
-"connected", against three for a plain non-blocking connect. Every turn spent inside the timed connect
+cancel scope even for an IP literal: seven turns of the loop between "connect started" and
+"connected", against four for a plain non-blocking connect handed to anyio. Every turn spent inside the timed connect
 is a turn in which the other probes' work runs, and is billed to the endpoint: with a few hundred
 probes in flight that was 2-3 ms added to every loopback reading. :class:`DirectBackend` connects an
 IP literal with one ``sock_connect`` and hands the connected socket to anyio (``SocketStream.from_socket``,
