@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -70,6 +71,15 @@ class SuiteRun:
 
     def outcomes(self) -> dict[str, str]:
         return {f"{r['check']}[{r['env']}-{r['target']}{'-' + r['item'] if r['item'] else ''}]": r["outcome"] for r in self.records}
+
+
+def as_from_a_terminal() -> None:
+    """``preexec_fn`` for a run a test interrupts: SIGINT at its default, as in a terminal.
+
+    A test run started from a background job without job control (``cmd &`` in a script) inherits
+    SIGINT ignored, and Python then installs no KeyboardInterrupt handler, so the Ctrl-C the test sends
+    would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def write_env(directory: Path, env: dict[str, Any], name: str = "selftest") -> Path:

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.harness import ROOT, SuiteRun, write_env
+from tests.harness import ROOT, SuiteRun, as_from_a_terminal, write_env
 
 STATUS = "test_endpoint_returns_expected_status"
 HTTP = "checks/test_http.py"
@@ -73,7 +73,7 @@ def test_ctrl_c_ends_a_wait_at_once_and_reports_the_last_outcomes(flaky, tmp_pat
             f"--reports-dir={reports}", f"--env-file={env}", HTTP, "-k", "status", "--until-pass", "10m", "--interval", "1s"]
     environ = {k: v for k, v in os.environ.items() if k not in ("PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS")}
     proc = subprocess.Popen(argv, cwd=ROOT, env={**environ, "PYTHONUNBUFFERED": "1"},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=as_from_a_terminal)
     assert proc.stdout is not None
     seen = []
     for line in proc.stdout:  # the first progress line says the wait has begun

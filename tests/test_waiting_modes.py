@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.harness import ROOT, SuiteRun, write_env
+from tests.harness import ROOT, SuiteRun, as_from_a_terminal, write_env
 from tests.test_gate import gate, staging, write_policy
 from tests.test_waiting import HTTP, STATUS
 
@@ -94,7 +94,7 @@ def test_ctrl_c_ends_a_window_at_once_with_a_partial_summary_the_gate_holds(demo
     argv = _pytest(tmp_path, staging(demo), HTTP, "-p", "no:cacheprovider", "-m", "predeploy",
                    "--samples", "100", "--interval", "1s", env_name="staging")
     proc = subprocess.Popen(argv, cwd=ROOT, env=_environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, preexec_fn=as_from_a_terminal)
     assert proc.stdout is not None
     seen = []
     for line in proc.stdout:  # the first progress line says sample 1 is taken
