@@ -120,3 +120,24 @@ def test_collecting_an_http_only_suite_imports_no_heavy_client_library(tmp_path)
         "collecting checks/ for an http-only environment loaded heavy client libraries "
         f"(import them lazily, see opsverify/lazy.py):\n{_offenders(found)}"
     )
+
+
+def test_loading_an_http_only_file_builds_no_other_systems_validators(tmp_path):
+    """Config models build their validators on first use: a file of HTTP targets alone does not pay
+    for the validators of every other system's section at each start-up."""
+    env_file = write_env(tmp_path, {"http": [{"name": "demo", "url": "http://127.0.0.1:9/healthz"}]}, "httponly")
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from opsverify.config.base import SECTIONS\n"
+        "from opsverify.config.model import load_environment\n"
+        "env = load_environment(Path(sys.argv[1]))\n"
+        "assert [t.name for t in env.targets('http')] == ['demo']\n"
+        "print(json.dumps({key: spec.model.__pydantic_complete__ for key, spec in SECTIONS.items()}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(env_file)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    built = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(built) > 10, built  # every section was registered (an unknown key is known to be unknown)
+    assert not [key for key, done in built.items() if done], built

@@ -45,7 +45,7 @@ class Strict(BaseModel):
     are not numbers (``status: [true]`` is an error, not HTTP status 1).
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False,
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False, defer_build=True,
                               str_max_length=STR_LIMIT)
 
     @field_validator("*", mode="before")
