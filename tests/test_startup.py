@@ -2,16 +2,19 @@
 
 Every pytest run loads ``opsverify.plugin`` and every ``fixtures/*.py`` module, so a client library
 imported at module level by any of them (or by the probe modules they import) is paid by every run,
-even one that only checks HTTP endpoints. Both tests run a fresh interpreter with a recorder on
+even one that only checks HTTP endpoints. The import tests run a fresh interpreter with a recorder on
 ``sys.meta_path`` that notes, for each heavy package, the first frame of our code that imported it.
+The others guard the rest of what every start pays for: config validators, configuration warnings.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +144,42 @@ def test_loading_an_http_only_file_builds_no_other_systems_validators(tmp_path):
     built = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(built) > 10, built  # every section was registered (an unknown key is known to be unknown)
     assert not [key for key, done in built.items() if done], built
+
+
+def _runtime_distributions() -> set[str]:
+    """opsverify and every distribution its core dependencies pull in (no extras), normalised names."""
+    seen: set[str] = set()
+    todo = ["opsverify"]
+    while todo:
+        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        todo.extend(re.split(r"[ ;<>=!~\[(]", spec, maxsplit=1)[0] for spec in requires if "extra ==" not in spec)
+    return seen
+
+
+def _self_test_plugins() -> list[str]:
+    """pytest plugins installed here only for the self-tests: their distribution is not a runtime one."""
+    runtime = _runtime_distributions()
+    return sorted(entry.name for entry in metadata.entry_points(group="pytest11")
+                  if entry.dist is not None and re.sub(r"[-_.]+", "-", entry.dist.name).lower() not in runtime)
+
+
+def test_a_smoke_run_from_this_repository_warns_about_nothing_in_its_configuration(tmp_path):
+    """pyproject.toml's pytest settings are all known to pytest and the runtime's plugins: a key only a
+    self-test plugin knows would print a configuration warning in every run of a user's install. The
+    run blocks every pytest plugin that only the self-tests' dependencies installed here."""
+    blocked = _self_test_plugins()
+    assert "kmock" in blocked and "opsverify.plugin" not in blocked and "xdist" not in blocked, blocked
+    env_file = write_env(tmp_path, {"http": [{"name": "demo", "url": "http://127.0.0.1:9/healthz"}]}, "httponly")
+    proc = run_pytest([*(arg for plugin in blocked for arg in ("-p", f"no:{plugin}")),
+                       "-W", "error::pytest.PytestConfigWarning", "--collect-only", "-q",
+                       f"--env-file={env_file}", "checks/"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "checks/test_http.py::" in proc.stdout, proc.stdout
+    assert "warning" not in (proc.stdout + proc.stderr).lower(), proc.stdout[-3000:] + proc.stderr[-3000:]
