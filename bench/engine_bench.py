@@ -5,6 +5,7 @@ One run, one machine, ratios only (never a timed assertion in tests)::
     .venv/bin/python bench/engine_bench.py            # N=300 targets, 100 ms answers, RSS at N=1000
     .venv/bin/python bench/engine_bench.py --n 100 --delay-ms 50 --rss-n 0
     .venv/bin/python bench/engine_bench.py --busy-core   # while another process keeps a core busy
+    .venv/bin/python bench/engine_bench.py --repeat 3    # a, c, c0, d, f: median of 3 alternating runs
 
 It starts a local HTTP server that answers every request after ``--delay-ms`` and serves many
 connections, writes an environment with N ``http:`` targets on it, and measures wall time and peak RSS
@@ -39,6 +40,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+# the interpreter of the measured runs (--python): by default this one, the project's development
+# virtualenv, whose self-test plugins (pytest-asyncio, kmock, anyio's) a user's install does not load
+RUN = {"python": PY}
 PYCACHE = Path(tempfile.gettempdir()) / "opsverify-bench-pycache"
 PLUGINS = ["-p", "opsverify.plugin", "-p", "fixtures.http", "-p", "fixtures.tls", "-p", "fixtures.network",
            # the self-tests' fuzzing library is in the test extra, not in a user's install: its pytest
@@ -53,6 +57,15 @@ class Measure:
     rss_mb: float
     code: int
     note: str = ""
+
+
+def median_of(measured: list[Measure]) -> Measure:
+    """The run of median wall time (of an odd count; the lower middle of an even one), its spread noted."""
+    ordered = sorted(measured, key=lambda m: m.wall_s)
+    middle = ordered[(len(ordered) - 1) // 2]
+    if len(ordered) > 1:
+        middle.note = f"median of {len(ordered)}, {ordered[0].wall_s:.2f}-{ordered[-1].wall_s:.2f} s; {middle.note}"[:70]
+    return middle
 
 
 def free_port() -> int:
@@ -114,7 +127,7 @@ ALL_HTTP_CHECKS = "checks/test_http.py"
 
 
 def suite_argv(env: Path, reports: Path, *extra: str, select: str = HEALTH_CHECK) -> list[str]:
-    return [PY, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "smoke", f"--env-file={env}",
+    return [RUN["python"], "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "smoke", f"--env-file={env}",
             f"--reports-dir={reports}", select, *extra]
 
 
@@ -132,7 +145,7 @@ def floor_argv(directory: Path, checks: int, reports: Path) -> list[str]:
         def test_noop(i):
             pass
     """))
-    return [PY, "-m", "pytest", "-p", "no:cacheprovider", "-q", *PLUGINS, f"--rootdir={ROOT}",
+    return [RUN["python"], "-m", "pytest", "-p", "no:cacheprovider", "-q", *PLUGINS, f"--rootdir={ROOT}",
             f"-c={ROOT / 'pyproject.toml'}", f"--junitxml={reports / 'junit.xml'}",
             f"--alluredir={reports / 'allure'}", str(test)]
 
@@ -140,7 +153,7 @@ def floor_argv(directory: Path, checks: int, reports: Path) -> list[str]:
 def bare_floor_argv(directory: Path, checks: int, reports: Path) -> list[str]:
     """The floor without opsverify: pytest and the other chosen plugins (xdist, allure, testinfra) only."""
     floor_argv(directory, checks, reports)  # writes the same no-op test file
-    return [PY, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-p", "no:opsverify.plugin", "-p", "no:hypothesispytest",
+    return [RUN["python"], "-m", "pytest", "-p", "no:cacheprovider", "-q", "-p", "no:opsverify.plugin", "-p", "no:hypothesispytest",
             f"--rootdir={directory}", "-c=/dev/null", f"--junitxml={reports / 'junit.xml'}",
             f"--alluredir={reports / 'allure'}", str(directory / "test_floor.py")]
 
@@ -160,7 +173,7 @@ def raw_argv(port: int, n: int) -> list[str]:
             assert all(r.status_code == 200 for r in responses)
         asyncio.run(main())
     """)
-    return [PY, "-c", code]
+    return [RUN["python"], "-c", code]
 
 
 def blackhole(port: int) -> subprocess.Popen[bytes]:
@@ -189,7 +202,14 @@ def main() -> None:
                         help="run every HTTP check of each target (3 per target) instead of the one health check")
     parser.add_argument("--busy-core", action="store_true",
                         help="keep one core busy with another process during every measurement (a shared CI runner)")
+    parser.add_argument("--python", default=PY,
+                        help="interpreter of the measured runs, e.g. of a virtualenv holding opsverify as a user "
+                             "installs it (pip install -e '.[all]', no self-test tools; default: this one)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the short measurements (a, c, c0, d, f) this many times, alternating, and "
+                             "report each one's median: their differences are often within start-up noise")
     args = parser.parse_args()
+    RUN["python"] = args.python
 
     port, hole_port = free_port(), free_port()
     server = start_server(port, args.delay_ms)
@@ -203,15 +223,22 @@ def main() -> None:
             env = write_env(tmp, "bench", port, args.n)
             # warm-up: imports and bytecode caches, so no measured run pays for them alone
             measure("warm-up", suite_argv(env, tmp / "warm", select=select))
-            results["a"] = measure("a. suite", suite_argv(env, tmp / "a", select=select))
-            checks = count_checks(tmp / "a")
-            results["b"] = measure("b. suite, --probe-concurrency 1", suite_argv(env, tmp / "b", "--probe-concurrency", "1", select=select))
-            results["c"] = measure("c. pytest floor (no-op tests)", floor_argv(tmp, checks, tmp / "c"))
-            results["c0"] = measure("c0. bare pytest floor (no opsverify)", bare_floor_argv(tmp, checks, tmp / "c0"))
-            results["d"] = measure("d. raw asyncio+httpx", raw_argv(port, args.n))
-            results["e"] = measure("e. suite, -n 2", suite_argv(env, tmp / "e", "-n", "2", select=select))
+            checks = count_checks(tmp / "warm")
             stalled_env = write_env(tmp, "bench-stalled", port, args.n, stalled_port=hole_port)
-            results["f"] = measure("f. suite + 1 stalled target (1 s)", suite_argv(stalled_env, tmp / "f", select=select))
+            short = {
+                "a": ("a. suite", suite_argv(env, tmp / "a", select=select)),
+                "c": ("c. pytest floor (no-op tests)", floor_argv(tmp, checks, tmp / "c")),
+                "c0": ("c0. bare pytest floor (no opsverify)", bare_floor_argv(tmp, checks, tmp / "c0")),
+                "d": ("d. raw asyncio+httpx", raw_argv(port, args.n)),
+                "f": ("f. suite + 1 stalled target (1 s)", suite_argv(stalled_env, tmp / "f", select=select)),
+            }
+            runs: dict[str, list[Measure]] = {key: [] for key in short}
+            for _ in range(max(args.repeat, 1)):
+                for key, (name, argv) in short.items():
+                    runs[key].append(measure(name, argv))
+            results.update({key: median_of(measured) for key, measured in runs.items()})
+            results["b"] = measure("b. suite, --probe-concurrency 1", suite_argv(env, tmp / "b", "--probe-concurrency", "1", select=select))
+            results["e"] = measure("e. suite, -n 2", suite_argv(env, tmp / "e", "-n", "2", select=select))
             if args.rss_n:
                 big = write_env(tmp, "bench-big", port, args.rss_n)
                 results["g"] = measure(f"g. suite at N={args.rss_n}", suite_argv(big, tmp / "g", select=select))
@@ -222,11 +249,12 @@ def main() -> None:
             hog.kill()
 
     cpu = os.cpu_count()
+    interpreter = "this interpreter" if args.python == PY else args.python
     print(f"\nopsverify engine benchmark — N={args.n} targets x {checks // max(args.n, 1)} checks = {checks} checks, "
           f"server delay {args.delay_ms:g} ms, {cpu} CPUs, Python {sys.version.split()[0]}"
-          f"{', one core kept busy by another process' if args.busy_core else ''}\n")
+          f"{', one core kept busy by another process' if args.busy_core else ''}; measured runs by {interpreter}\n")
     print(f"{'run':<40} {'wall s':>8} {'peak RSS MB':>12} {'exit':>5}  last line")
-    for m in results.values():
+    for m in sorted(results.values(), key=lambda m: m.name):
         print(f"{m.name:<40} {m.wall_s:>8.2f} {m.rss_mb:>12.0f} {m.code:>5}  {m.note}")
     a, b, c, d = (results[k].wall_s for k in "abcd")
     overhead_ms = (a - c - d) / checks * 1000
