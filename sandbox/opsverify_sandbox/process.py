@@ -89,6 +89,45 @@ def port_is_open(host: str, port: int, timeout_s: float = 0.2) -> bool:
         return False
 
 
+def _listening_inodes(port: int) -> set[str] | None:
+    """Inodes of the sockets listening on TCP ``port`` (any address) in this network namespace, from
+    ``/proc/net/tcp{,6}``; None where neither table can be read (not Linux)."""
+    found: set[str] = set()
+    readable = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for row in rows:
+            fields = row.split()
+            # sl local_address rem_address st ... inode; st 0A is LISTEN
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(fields[9])
+    return found if readable else None
+
+
+def _group_socket_inodes(group: int) -> set[str]:
+    """Inodes of the sockets open in any process of process group ``group``."""
+    inodes: set[str] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            # after "(comm)": state ppid pgrp ...
+            if int(stat.rsplit(")", 1)[1].split()[2]) != group:
+                continue
+            for fd in os.scandir(f"{entry.path}/fd"):
+                target = os.readlink(fd.path)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:["):-1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return inodes
+
+
 def venv_bin(name: str) -> str:
     """Path of an executable installed in the running interpreter's environment.
 
@@ -176,9 +215,25 @@ class ManagedProcess:
             f"{self.name} was not {what} within {timeout_s:g} s; log {self.log_path}:\n{self.log_tail()}"
         )
 
+    def listens_on(self, port: int) -> bool:
+        """True when a process of this one's group holds a socket listening on TCP ``port`` (where
+        ``/proc`` cannot tell, true)."""
+        listening = _listening_inodes(port)
+        if listening is None:
+            return True
+        return bool(listening and listening & _group_socket_inodes(self.popen.pid))
+
     def wait_for_port(self, host: str, port: int, timeout_s: float = 15.0) -> None:
-        """Wait until ``host:port`` accepts TCP connections."""
-        self.wait_until(lambda: port_is_open(host, port), timeout_s, f"listening on {host}:{port}")
+        """Wait until ``host:port`` accepts TCP connections on a socket this process (or one it
+        started) listens on: a port another process holds is not this one being ready."""
+        try:
+            self.wait_until(lambda: port_is_open(host, port) and self.listens_on(port), timeout_s,
+                            f"listening on {host}:{port}")
+        except SandboxError as exc:
+            if port_is_open(host, port) and not self.listens_on(port):
+                raise SandboxError(f"{self.name} was not listening on {host}:{port} within {timeout_s:g} s: "
+                                   f"another process holds that port; log {self.log_path}:\n{self.log_tail()}") from exc
+            raise
 
     def stop(self, grace_s: float = 5.0) -> None:
         """Terminate the process group, then kill it if it outlives ``grace_s``."""
