@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 # the interpreter of the measured runs (--python): by default this one, the project's development
-# virtualenv, whose self-test plugins (pytest-asyncio, kmock, anyio's) a user's install does not load
+# virtualenv, which also holds the self-tests' tools (kmock, Hypothesis) that a user's install lacks
 RUN = {"python": PY}
 PYCACHE = Path(tempfile.gettempdir()) / "opsverify-bench-pycache"
 PLUGINS = ["-p", "opsverify.plugin", "-p", "fixtures.http", "-p", "fixtures.tls", "-p", "fixtures.network",
