@@ -72,7 +72,7 @@ def test_a_port_another_process_holds_is_not_the_started_server_being_ready(tmp_
     try:
         with pytest.raises(SandboxError) as caught:
             proc.wait_for_port("127.0.0.1", port, timeout_s=1)
-        assert f"server was not listening on 127.0.0.1:{port} within 1 s: another process holds that port" \
+        assert f"server was not listening on 127.0.0.1:{port} (another process holds that port) within 1 s" \
             in str(caught.value)
     finally:
         proc.stop()

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.harness import ROOT, run_pytest, write_env
 
@@ -151,15 +153,15 @@ def _runtime_distributions() -> set[str]:
     seen: set[str] = set()
     todo = ["opsverify"]
     while todo:
-        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+        name = canonicalize_name(todo.pop())
         if name in seen:
             continue
         seen.add(name)
         try:
-            requires = metadata.requires(name) or []
+            requires = [Requirement(spec) for spec in metadata.requires(name) or []]
         except metadata.PackageNotFoundError:
             continue
-        todo.extend(re.split(r"[ ;<>=!~\[(]", spec, maxsplit=1)[0] for spec in requires if "extra ==" not in spec)
+        todo.extend(req.name for req in requires if req.marker is None or req.marker.evaluate({"extra": ""}))
     return seen
 
 
@@ -167,7 +169,7 @@ def _self_test_plugins() -> list[str]:
     """pytest plugins installed here only for the self-tests: their distribution is not a runtime one."""
     runtime = _runtime_distributions()
     return sorted(entry.name for entry in metadata.entry_points(group="pytest11")
-                  if entry.dist is not None and re.sub(r"[-_.]+", "-", entry.dist.name).lower() not in runtime)
+                  if entry.dist is not None and canonicalize_name(entry.dist.name) not in runtime)
 
 
 def test_a_smoke_run_from_this_repository_warns_about_nothing_in_its_configuration(tmp_path):

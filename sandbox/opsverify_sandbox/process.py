@@ -198,8 +198,9 @@ class ManagedProcess:
                 f"log {self.log_path}:\n{self.log_tail()}"
             )
 
-    def wait_until(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
-        """Poll ``ready`` every 20 ms until it is true, the process dies, or time runs out."""
+    def wait_until(self, ready: Callable[[], bool], timeout_s: float, what: str | Callable[[], str]) -> None:
+        """Poll ``ready`` every 20 ms until it is true, the process dies, or time runs out (``what``:
+        what it was waiting for, or a function saying so as things stand when time ran out)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self._check_alive()
@@ -210,9 +211,10 @@ class ManagedProcess:
                 pass
             time.sleep(0.02)
         self._check_alive()
+        awaited = what() if callable(what) else what
         self.stop()
         raise SandboxError(
-            f"{self.name} was not {what} within {timeout_s:g} s; log {self.log_path}:\n{self.log_tail()}"
+            f"{self.name} was not {awaited} within {timeout_s:g} s; log {self.log_path}:\n{self.log_tail()}"
         )
 
     def listens_on(self, port: int) -> bool:
@@ -226,14 +228,18 @@ class ManagedProcess:
     def wait_for_port(self, host: str, port: int, timeout_s: float = 15.0) -> None:
         """Wait until ``host:port`` accepts TCP connections on a socket this process (or one it
         started) listens on: a port another process holds is not this one being ready."""
-        try:
-            self.wait_until(lambda: port_is_open(host, port) and self.listens_on(port), timeout_s,
-                            f"listening on {host}:{port}")
-        except SandboxError as exc:
-            if port_is_open(host, port) and not self.listens_on(port):
-                raise SandboxError(f"{self.name} was not listening on {host}:{port} within {timeout_s:g} s: "
-                                   f"another process holds that port; log {self.log_path}:\n{self.log_tail()}") from exc
-            raise
+        foreign = False
+
+        def ready() -> bool:
+            nonlocal foreign
+            if not port_is_open(host, port):
+                foreign = False
+                return False
+            foreign = not self.listens_on(port)
+            return not foreign
+
+        self.wait_until(ready, timeout_s, lambda: f"listening on {host}:{port}"
+                        + (" (another process holds that port)" if foreign else ""))
 
     def stop(self, grace_s: float = 5.0) -> None:
         """Terminate the process group, then kill it if it outlives ``grace_s``."""
