@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -106,6 +107,18 @@ class ProbeContext(Generic[TargetT]):
         self.started = time.monotonic()
         self._debt0 = self.engine.lag.debt()
         self.held = False
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop the timeout for the block, a short wait for a turn the checker rations, and let it run
+        on afterwards from where it stood (less the loop's lag meanwhile, which the deadline already
+        adds)."""
+        t0, debt0, self.held = time.monotonic(), self.engine.lag.debt(), True
+        try:
+            yield
+        finally:
+            self.held = False
+            self.started += max(0.0, time.monotonic() - t0 - (self.engine.lag.debt() - debt0))
 
     async def run_sync(self, fn: Callable[..., R], *args: Any) -> R:
         """Run a blocking library call in the engine's worker threads."""

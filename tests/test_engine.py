@@ -313,3 +313,45 @@ def test_the_loop_lag_monitor_sees_a_blocked_loop_in_the_window_of_a_sample():
 
     seen, debt = asyncio.run(main())
     assert seen >= 0.04 and debt >= 0.04, (seen, debt)
+
+
+def test_the_loop_lag_monitor_counts_a_hold_that_begins_as_it_is_woken():
+    """The monitor sleeps while nothing is in flight. A sample that wakes it and then holds the loop
+    at once (an instant answer parsed in one go) must still read as lagging, both right away, to the
+    sampler deciding whether another sample may start beside it, and in the sample's own window;
+    were the next tick counted from when the monitor next runs, the hold would be invisible."""
+    from opsverify.net.lag import LoopLag
+
+    async def main():
+        lag = LoopLag(in_flight=lambda: 0)
+        lag.start(asyncio.get_running_loop())
+        await asyncio.sleep(0.02)  # the monitor is asleep: nothing in flight
+        t0 = time.monotonic()
+        with lag.watch():
+            time.sleep(0.02)  # held from the moment it was woken
+            t1, now = time.monotonic(), lag.current()
+            await lag.covered(t1)
+        seen = lag.worst_between(t0, t1)
+        lag.stop()
+        return now, seen
+
+    now, seen = asyncio.run(main())
+    assert now >= 0.015 and seen >= 0.015, (now, seen)
+
+
+def test_a_wait_the_checker_rations_does_not_run_a_probes_timeout():
+    """A latency sample waiting its turn on the wire (another sample holds the loop's spare CPU)
+    waits on the checker, not on the peer: its timeout stands still meanwhile and runs on after."""
+    engine = Engine(concurrency=1)
+
+    async def probe(ctx):
+        before = ctx.remaining()
+        with ctx.paused():
+            await asyncio.sleep(0.5)  # longer than the whole timeout
+        return before, ctx.remaining()
+
+    try:
+        before, after = engine.result(ProbeKey("p", "e", "t"), _request(probe, timeout=0.3))
+        assert 0 <= before - after < 0.05, (before, after)
+    finally:
+        engine.shutdown()

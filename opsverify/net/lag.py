@@ -68,8 +68,14 @@ class LoopLag:
         self._task = loop.create_task(self._run(), name="opsverify-loop-lag")
 
     def wake(self) -> None:
-        """A probe started: tick (the monitor sleeps while nothing is in flight)."""
+        """A probe started: tick (the monitor sleeps while nothing is in flight).
+
+        The next tick is due from now, not from when the monitor next runs: a probe that holds the loop
+        right after waking it (a sample spinning on an instant answer) makes that tick late, and the
+        lag read meanwhile (:meth:`pending`) shows it."""
         if self._busy is not None:
+            if self._expected is None:
+                self._expected = time.monotonic() + INTERVAL
             self._busy.set()
 
     @contextmanager
@@ -97,8 +103,9 @@ class LoopLag:
                 self._expected = None
                 self._busy.clear()
                 await self._busy.wait()
-            self._expected = time.monotonic() + INTERVAL
-            await asyncio.sleep(INTERVAL)
+            if self._expected is None:  # (wake() set it when it woke the monitor)
+                self._expected = time.monotonic() + INTERVAL
+            await asyncio.sleep(max(0.0, self._expected - time.monotonic()))
             now = time.monotonic()
             late = max(0.0, now - self._expected - NOISE_S)
             self._expected = None

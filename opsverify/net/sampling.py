@@ -5,9 +5,10 @@ target share. The reading is a short second pass, for the latency-judged targets
 
 - samples to one host are taken a few at a time (``per_host``, default 4), so 300 targets behind one
   load balancer are measured under their normal load, not under a flood the checker made;
-- whatever the hosts, a sample starts only while the loop has CPU to spare (``_Spare``): samples of
-  instant endpoints, nearly all CPU, are taken one after another, while samples of slow endpoints,
-  nearly all waiting, overlap (up to ``TIMED_AT_ONCE``);
+- whatever the hosts, a sample starts only while the loop has CPU to spare and its timer runs on time
+  (``_Spare``, judged again before every sample): samples of instant endpoints, nearly all CPU, are
+  taken one after another, while samples of slow endpoints, nearly all waiting, overlap (up to
+  ``TIMED_AT_ONCE``);
 - before each sample the sampler waits until the engine's loop runs on time; each sample records the
   worst loop lag seen while it was taken (:mod:`opsverify.net.lag`), and one taken while the loop ran
   more than ``trust_ms`` late is not trusted and is taken again (up to ``count`` more attempts);
@@ -30,7 +31,8 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +44,7 @@ DEFAULT_PER_HOST = 4
 DEFAULT_TRUST_MS = 3.0
 TIMED_AT_ONCE = 16  # latency samples in flight at once, whatever the hosts ...
 SPARE_BUSY = 0.3  # ... started only while the loop's thread was on the CPU at most 30 % of the recent past
+SPARE_LAG_S = 0.0  # ... and its timer ran on time (no lateness beyond the timer's own noise)
 START_GAP_S = 0.002  # ... and at most one every 2 ms (a tick of the lag monitor)
 
 
@@ -153,33 +156,56 @@ class _Limits:
 
 
 class _Spare:
-    """Admits a latency sample while the loop has CPU to spare (at most ``TIMED_AT_ONCE`` at once).
+    """Admits latency samples while the loop has CPU to spare (at most ``TIMED_AT_ONCE`` at once).
 
     A sample is billed every turn of the loop it spans, and each turn carries whatever CPU work the
     other samples in flight do then. Samples of slow endpoints spend their time waiting and cost the
     loop little, so many can overlap; samples of instant ones are nearly all CPU, and overlapping
-    them only stretches each. So a sample starts only while the loop's thread was on the CPU at most
-    ``SPARE_BUSY`` of the last few milliseconds, one start per tick of the lag monitor, and always
-    when none is in flight (progress is always made).
+    them only stretches each. So a probe's sampling starts (``async with``) and each of its samples
+    goes on the wire (:meth:`wait_turn`) only while the loop's thread was on the CPU at most ``SPARE_BUSY``
+    of the last few milliseconds and its timer runs on time, one start per tick of the lag monitor,
+    and always when none is in flight (progress is always made).
+
+    The thread's CPU share alone does not say the loop has time to spare: while another process holds
+    the core, the thread is off the CPU and its share reads low, though every turn of the loop comes
+    late. The timer's lateness says that, and it also sees a sample that is spinning right now, which
+    the CPU share, read at the last tick, has not seen yet.
     """
 
     def __init__(self, lag: LoopLag) -> None:
         self.lag = lag
-        self.in_flight = 0
+        self.in_flight = 0  # probes taking samples
+        self.on_wire = 0  # samples being taken right now
         self.last_start = -1.0
+        self.last_sample = -1.0
 
     async def __aenter__(self) -> None:
-        while self.in_flight and not self._spare():
+        while self.in_flight and not self._spare(self.in_flight, self.last_start):
             await self.lag.next_tick()
         self.in_flight += 1
         self.last_start = time.monotonic()
 
-    def _spare(self) -> bool:
-        return (self.in_flight < TIMED_AT_ONCE and time.monotonic() - self.last_start >= START_GAP_S
-                and self.lag.busy() <= SPARE_BUSY)
-
     async def __aexit__(self, *exc: object) -> None:
         self.in_flight -= 1
+
+    async def wait_turn(self) -> None:
+        """Wait until one more sample may go on the wire (then enter :meth:`on_wire_now` at once)."""
+        while self.on_wire and not self._spare(self.on_wire, self.last_sample):
+            await self.lag.next_tick()
+
+    @contextmanager
+    def on_wire_now(self) -> Iterator[None]:
+        """Count a sample on the wire for the block."""
+        self.on_wire += 1
+        self.last_sample = time.monotonic()
+        try:
+            yield
+        finally:
+            self.on_wire -= 1
+
+    def _spare(self, running: int, last: float) -> bool:
+        return (running < TIMED_AT_ONCE and time.monotonic() - last >= START_GAP_S
+                and self.lag.current() <= SPARE_LAG_S and self.lag.busy() <= SPARE_BUSY)
 
 
 async def sample_latency(
@@ -213,7 +239,9 @@ async def sample_latency(
                 attempts += 1
                 ctx.phase = f"latency sample {attempts} of {what}"
                 try:
-                    with lag.watch():
+                    with ctx.paused():  # the wait for a turn on the wire is the checker's rationing too
+                        await limits.overall.wait_turn()
+                    with limits.overall.on_wire_now(), lag.watch():
                         timed = await take()
                 except CouldNotVerify as exc:
                     if not reading.samples:
