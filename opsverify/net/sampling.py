@@ -5,10 +5,9 @@ target share. The reading is a short second pass, for the latency-judged targets
 
 - samples to one host are taken a few at a time (``per_host``, default 4), so 300 targets behind one
   load balancer are measured under their normal load, not under a flood the checker made;
-- whatever the hosts, a sample starts only while the loop has CPU to spare and its timer runs on time
-  (``_Spare``, judged again before every sample): samples of instant endpoints, nearly all CPU, are
-  taken one after another, while samples of slow endpoints, nearly all waiting, overlap (up to
-  ``TIMED_AT_ONCE``);
+- whatever the hosts, each sample goes on the wire only while the loop has CPU to spare and its timer
+  runs on time (``_Spare``): samples of instant endpoints, nearly all CPU, are taken one after
+  another, while samples of slow endpoints, nearly all waiting, overlap (up to ``TIMED_AT_ONCE``);
 - before each sample the sampler waits until the engine's loop runs on time; each sample records the
   worst loop lag seen while it was taken (:mod:`opsverify.net.lag`), and one taken while the loop ran
   more than ``trust_ms`` late is not trusted and is taken again (up to ``count`` more attempts);
@@ -147,7 +146,8 @@ class _Limits:
     def __init__(self, per_host: int, lag: LoopLag) -> None:
         self.per_host = per_host
         self.hosts: dict[str, asyncio.Semaphore] = {}
-        self.overall = _Spare(lag)
+        self.sampling = asyncio.Semaphore(TIMED_AT_ONCE)  # probes taking samples at once
+        self.wire = _Spare(lag)
 
     def host(self, host: str) -> asyncio.Semaphore:
         if host not in self.hosts:
@@ -156,15 +156,15 @@ class _Limits:
 
 
 class _Spare:
-    """Admits latency samples while the loop has CPU to spare (at most ``TIMED_AT_ONCE`` at once).
+    """Lets a latency sample go on the wire while the loop has CPU to spare.
 
     A sample is billed every turn of the loop it spans, and each turn carries whatever CPU work the
     other samples in flight do then. Samples of slow endpoints spend their time waiting and cost the
     loop little, so many can overlap; samples of instant ones are nearly all CPU, and overlapping
-    them only stretches each. So a probe's sampling starts (``async with``) and each of its samples
-    goes on the wire (:meth:`wait_turn`) only while the loop's thread was on the CPU at most ``SPARE_BUSY``
-    of the last few milliseconds and its timer runs on time, one start per tick of the lag monitor,
-    and always when none is in flight (progress is always made).
+    them only stretches each. So a sample goes on the wire only while the loop's thread was on the
+    CPU at most ``SPARE_BUSY`` of the last few milliseconds and its timer runs on time, one start per
+    tick of the lag monitor, at most ``TIMED_AT_ONCE`` at once, and always when none is on the wire
+    (progress is always made).
 
     The thread's CPU share alone does not say the loop has time to spare: while another process holds
     the core, the thread is off the CPU and its share reads low, though every turn of the loop comes
@@ -174,37 +174,26 @@ class _Spare:
 
     def __init__(self, lag: LoopLag) -> None:
         self.lag = lag
-        self.in_flight = 0  # probes taking samples
-        self.on_wire = 0  # samples being taken right now
+        self.on_wire = 0
         self.last_start = -1.0
-        self.last_sample = -1.0
-
-    async def __aenter__(self) -> None:
-        while self.in_flight and not self._spare(self.in_flight, self.last_start):
-            await self.lag.next_tick()
-        self.in_flight += 1
-        self.last_start = time.monotonic()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.in_flight -= 1
 
     async def wait_turn(self) -> None:
         """Wait until one more sample may go on the wire (then enter :meth:`on_wire_now` at once)."""
-        while self.on_wire and not self._spare(self.on_wire, self.last_sample):
+        while self.on_wire and not self._spare():
             await self.lag.next_tick()
 
     @contextmanager
     def on_wire_now(self) -> Iterator[None]:
         """Count a sample on the wire for the block."""
         self.on_wire += 1
-        self.last_sample = time.monotonic()
+        self.last_start = time.monotonic()
         try:
             yield
         finally:
             self.on_wire -= 1
 
-    def _spare(self, running: int, last: float) -> bool:
-        return (running < TIMED_AT_ONCE and time.monotonic() - last >= START_GAP_S
+    def _spare(self) -> bool:
+        return (self.on_wire < TIMED_AT_ONCE and time.monotonic() - self.last_start >= START_GAP_S
                 and self.lag.current() <= SPARE_LAG_S and self.lag.busy() <= SPARE_BUSY)
 
 
@@ -228,7 +217,7 @@ async def sample_latency(
         await _judge(lag, [seed], reading, settings.trust_ms)
     async with ctx.engine.slot_released():  # waiting for quiet is not network work: let the wave run
         ctx.hold()
-        async with limits.host(host), limits.overall:
+        async with limits.host(host), limits.sampling:
             ctx.restart_clock()  # the wait for a turn was the checker's rationing, not the peer's time
             attempts = 0
             while len(reading.trusted) < wanted and attempts < 2 * wanted:
@@ -240,8 +229,8 @@ async def sample_latency(
                 ctx.phase = f"latency sample {attempts} of {what}"
                 try:
                     with ctx.paused():  # the wait for a turn on the wire is the checker's rationing too
-                        await limits.overall.wait_turn()
-                    with limits.overall.on_wire_now(), lag.watch():
+                        await limits.wire.wait_turn()
+                    with limits.wire.on_wire_now(), lag.watch():
                         timed = await take()
                 except CouldNotVerify as exc:
                     if not reading.samples:
