@@ -91,7 +91,7 @@ def _fixture_modules() -> list[str]:
 def test_plugin_and_fixture_modules_import_no_heavy_client_library(tmp_path):
     import opsverify.plugin
 
-    modules = ["opsverify.plugin", *opsverify.plugin.pytest_plugins, *_fixture_modules()]  # the modules pytest loads
+    modules = ["opsverify.plugin", *opsverify.plugin.PARTS, *_fixture_modules()]  # the modules pytest loads
     script = (
         "import importlib, json, startup_recorder\n"
         f"for name in {modules!r}:\n"
@@ -104,7 +104,7 @@ def test_plugin_and_fixture_modules_import_no_heavy_client_library(tmp_path):
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not found, (
-        f"importing opsverify.plugin (and the {len(opsverify.plugin.pytest_plugins)} modules it lists) and the fixtures modules loaded heavy client "
+        f"importing opsverify.plugin (and the {len(opsverify.plugin.PARTS)} parts it registers) and the fixtures modules loaded heavy client "
         f"libraries at import time (import them lazily, see opsverify/lazy.py):\n{_offenders(found)}"
     )
 

@@ -1,6 +1,6 @@
 """The pytest side of the shipped suite: its facade fixtures everywhere, its checks in a team's project.
 
-Registered by :mod:`opsverify.plugin` (``pytest_plugins``), so every run that loads the plugin, by its
+Registered by :mod:`opsverify.plugin` (one of its parts), so every run that loads the plugin, by its
 entry point or with ``-p opsverify.plugin``, has every facade fixture (``http_response``,
 ``vault_seal_status`` ...) for the project's own checks.
 
@@ -17,7 +17,13 @@ import pytest
 
 from opsverify.bundled import CHECKS, FACADES, in_source_tree
 
-pytest_plugins = FACADES
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register every facade module as its own plugin (by name, without the entry-point search that
+    ``pytest_plugins`` makes for each name)."""
+    for name in FACADES:
+        pluginmanager.import_plugin(name)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
