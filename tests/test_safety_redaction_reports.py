@@ -112,3 +112,36 @@ def test_summary_json_has_the_fields_the_gate_reads(run_suite, demo):
     assert markdown.index("Failed") < markdown.index("Passed")
     assert "got HTTP 503" in markdown
     json.dumps(summary)  # serialisable round trip
+
+
+def test_the_allure_writer_masks_a_secret_wherever_a_result_holds_it(tmp_path):
+    """opsverify's Allure writer redacts the JSON it writes: a secret that reached a result's fields
+    (by a path the plugin's own redaction missed) is masked, also where JSON escapes it."""
+    import secrets
+
+    import allure_commons
+    from allure_commons.logger import AllureFileLogger
+    from allure_commons.model2 import Parameter, StatusDetails, TestResult
+
+    from opsverify.config.secrets import MASK, REDACTOR
+    from opsverify.writers import allure_results
+
+    secret = 'pw"with\\quote-' + secrets.token_hex(8)  # JSON writes it escaped: \" and \\
+    REDACTOR.add(secret)
+    logger = AllureFileLogger(str(tmp_path))
+    allure_commons.plugin_manager.register(logger)
+    try:
+        assert allure_results.install() >= 1
+        logger.report_result(TestResult(
+            uuid="u1", name=f"check with {secret}", parameters=[Parameter(name="token", value=secret)],
+            statusDetails=StatusDetails(message=f"got 401 for {secret}")))
+    finally:
+        allure_commons.plugin_manager.unregister(logger)
+    [written] = tmp_path.glob("*-result.json")
+    text = written.read_text(encoding="utf8")
+    assert secret not in text and json.dumps(secret)[1:-1] not in text
+    result = json.loads(text)
+    assert result["name"] == f"check with {MASK}"
+    assert result["parameters"] == [{"name": "token", "value": MASK}]
+    assert result["statusDetails"]["message"] == f"got 401 for {MASK}"
+    assert not list(tmp_path.glob("*.tmp"))

@@ -1,7 +1,9 @@
 """Allure results as written by allure-pytest, with two changes made in one place.
 
 - Every JSON document and text attachment passes through the redactor (defence in depth: the plugin
-  already redacts reports and exceptions before allure-pytest reads them).
+  already redacts reports and exceptions before allure-pytest reads them). A document is redacted as
+  the JSON text it is written as (the redactor knows every secret's JSON-escaped form too), and
+  serialized at once: allure-pytest's own writer streams it in hundreds of small writes.
 - Containers that only hold opsverify's own fixtures (the plumbing: ``ov_case``, ``target``,
   ``expect`` ...; and the probe fixtures, which only hand over a result the engine already has) are
   not written when they passed: allure-pytest writes one file per fixture per test, which for a suite
@@ -12,6 +14,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
 from typing import Any
 
 from opsverify.config.secrets import REDACTOR
@@ -38,8 +43,9 @@ def install() -> int:
     """Give every registered Allure file logger the behaviour above; returns how many were found."""
     try:
         import allure_commons
-        from allure_commons.logger import AllureFileLogger
+        from allure_commons.logger import INDENT, AllureFileLogger
         from allure_commons.model2 import TestResultContainer
+        from attr import asdict
     except ImportError:
         return 0
 
@@ -47,8 +53,14 @@ def install() -> int:
         def _report_item(self, item: Any) -> None:
             if isinstance(item, TestResultContainer) and _only_ours_and_passed(item):
                 return
-            _redact_attrs(item)
-            super()._report_item(item)  # type: ignore[no-untyped-call]
+            # allure-pytest's own writer, but serialized in one piece and redacted as text
+            indent = INDENT if os.environ.get("ALLURE_INDENT_OUTPUT") else None
+            data = asdict(item, filter=lambda _, value: value or value is False)
+            text = REDACTOR.redact(json.dumps(data, indent=indent, ensure_ascii=False))
+            filename = item.file_pattern.format(prefix=uuid.uuid4())
+            partial = self._report_dir / f"{filename}.tmp"
+            partial.write_text(text, encoding="utf8")
+            os.replace(partial, self._report_dir / filename)
 
     found = 0
     for plugin in allure_commons.plugin_manager.get_plugins():
@@ -57,20 +69,3 @@ def install() -> int:
             found += 1
     return found
 
-
-def _redact_attrs(obj: Any, depth: int = 0) -> None:
-    """Redact, in place, every string attribute of an Allure model object (recursively)."""
-    if depth > 8 or obj is None:
-        return
-    fields = getattr(obj, "__attrs_attrs__", None)
-    if fields is None:
-        return
-    for field in fields:
-        value = getattr(obj, field.name, None)
-        if isinstance(value, str):
-            setattr(obj, field.name, REDACTOR.redact(value))
-        elif isinstance(value, list):
-            for element in value:
-                _redact_attrs(element, depth + 1)
-        else:
-            _redact_attrs(value, depth + 1)
