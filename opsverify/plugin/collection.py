@@ -19,6 +19,14 @@ from opsverify.session import case_of, known_environments, section_of
 from opsverify.writers.allure_extras import check_severity
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    if wants_checks(session.config):
+        # What start-up built (modules, the validated environments, the runbooks) lives until the
+        # run ends: out of the collector's passes during collection too (see pytest_collection_finish).
+        gc.freeze()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     section = section_of(metafunc.fixturenames)
     if section is None:
