@@ -27,6 +27,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import BaseModel
+
+from opsverify.config.secrets import SecretRef
 from opsverify.config.thresholds import Threshold
 from opsverify.errors import OpsverifyError, one_line
 from opsverify.probe_api import PROBES
@@ -340,10 +343,6 @@ def unjudged(session: OvSession, covered: set[tuple[str, str, str, str]]) -> lis
 
 def secret_fields(obj: Any, path: str = "") -> list[tuple[str, Any]]:
     """``(field path, SecretRef)`` for every secret reference inside a config model."""
-    from pydantic import BaseModel
-
-    from opsverify.config.secrets import SecretRef
-
     if isinstance(obj, SecretRef):
         return [(path, obj)]
     found: list[tuple[str, Any]] = []

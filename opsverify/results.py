@@ -69,12 +69,26 @@ class CheckRecord:
     error: dict[str, Any] | None = None  # a CouldNotVerify's parts: type, where (the address), phase (doing what)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """A copy as plain JSON-like data (what ``summary.json`` holds for it)."""
+        return {name: _copied(getattr(self, name)) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def _copied(value: Any) -> Any:
+    """``value`` with its lists and mappings copied (at every depth) and anything else kept as it is:
+    the same as ``dataclasses.asdict`` for a record's JSON-like fields, at a fraction of its cost
+    (which deep-copies every number and string one call at a time)."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copied(item) for item in value)
+    if hasattr(value, "__dataclass_fields__") and not isinstance(value, type):
+        return asdict(value)
+    return value
 
 
 @dataclass

@@ -259,3 +259,27 @@ def test_summary_json_carries_where_and_in_what_phase_an_error_could_not_see(run
     assert down["error"] == {"type": "Unreachable", "where": f"http://127.0.0.1:{demo.closed}/healthz",
                              "phase": f"request to http://127.0.0.1:{demo.closed}/healthz on 127.0.0.1:{demo.closed}"}
     assert down["message"].startswith(f"Unreachable: cannot connect to 127.0.0.1:{demo.closed}: connection refused")
+
+
+def test_a_records_summary_form_is_a_full_copy_of_every_field():
+    """``CheckRecord.to_dict`` gives what ``dataclasses.asdict`` would, as a copy at every depth:
+    changing the summary's data never changes the record the other writers read."""
+    import dataclasses
+
+    from opsverify.results import CheckRecord
+
+    record = CheckRecord(
+        nodeid="checks/test_http.py::test_x[staging-api]", check="test_x", outcome="failed", env="staging",
+        target="api", markers=["smoke"], runbook={"id": "platform#http-latency"},
+        measured=[{"name": "latency", "value": 512.0, "detail": {"samples_ms": [510.0, 512.0, 530.0],
+                                                                  "phases": ("connect", "ttfb")}}],
+        facts={"redirects": [{"status": 301, "to": "/v2"}]}, window={"samples": 3, "outcomes": ["passed"]},
+        failure={"expected": "at most 400 ms", "actual": "512 ms"})
+    copy = record.to_dict()
+    assert copy == dataclasses.asdict(record)
+    assert list(copy) == [f.name for f in dataclasses.fields(CheckRecord)]
+    copy["measured"][0]["detail"]["samples_ms"].append(1.0)
+    copy["facts"]["redirects"][0]["status"] = 200
+    copy["markers"].clear()
+    assert record.measured[0]["detail"]["samples_ms"] == [510.0, 512.0, 530.0]
+    assert record.facts["redirects"][0]["status"] == 301 and record.markers == ["smoke"]
