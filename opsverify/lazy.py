@@ -1,9 +1,10 @@
 """Client libraries imported on first use, so a suite pays only for the systems it checks.
 
-Every ``fixtures/*.py`` module is loaded by every pytest run, and each imports its probe module; a
-probe module that imported its client library (nats, boto3, psycopg ...) at module level would make
-a suite of HTTP checks pay for all of them at startup. A probe module therefore names its library
-through a proxy that imports it on the first attribute access, while mypy sees the real module::
+Every ``fixtures/*.py`` module is loaded by every pytest run; a facade that imported its probe
+module, or a probe module that imported its client library (nats, boto3, psycopg ...), at module
+level would make a suite of HTTP checks pay for all of them at startup. A facade therefore names its
+probe modules, and a probe module its library, through a proxy that imports it on the first attribute
+access, while mypy sees the real module::
 
     if TYPE_CHECKING:
         import jwt
@@ -19,8 +20,8 @@ live in a cached function instead. ``tests/test_startup.py`` guards this.
 
 The probe engine must not import anything while probes are in flight (an import holds the loop for
 tens to hundreds of milliseconds, billed to every probe waiting on it). So every proxy is recorded
-under the module that declared it, and :func:`load_for` imports the libraries of the probe modules a
-run's selected checks use, after collection and before the wave. A module whose library is imported
+under the module that declared it, and :func:`load_for` imports the probe modules and libraries the
+facades of a run's selected checks use, after collection and before the wave. A module whose library is imported
 inside functions declares it with :func:`needs` (``needs("kubernetes.client")``).
 
 A library one of the extras installs (:mod:`opsverify.extras`) that is missing raises
@@ -50,7 +51,10 @@ class LazyModule:
         return self._lazy_module
 
     def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("_lazy_"):
+        if attr.startswith("_"):
+            # it stands for the module's public names only: what looks for private ones (pytest
+            # scanning a facade for fixtures asks every name for ``_mock_name``, ``__wrapped__``)
+            # must not import it
             raise AttributeError(attr)
         module = self._load()
         try:
@@ -98,7 +102,8 @@ def needs(*names: str) -> None:
 
 
 def load_for(modules: Iterable[str]) -> list[str]:
-    """Import every library declared by ``modules`` and by the ``opsverify`` modules they import.
+    """Import every library declared by ``modules`` and by the ``opsverify`` modules they import or
+    name lazily (a facade's probe modules are imported here, with their own libraries).
 
     Returns the libraries imported (already loaded ones too); one that is not installed is left for
     the probe to report when it runs.
@@ -111,7 +116,12 @@ def load_for(modules: Iterable[str]) -> list[str]:
         if name in seen:
             continue
         seen.add(name)
-        libraries.extend(_DECLARED.get(name, []))
+        for declared in _DECLARED.get(name, []):
+            if declared.startswith("opsverify."):
+                importlib.import_module(declared)  # a probe module a facade names lazily: walk it too
+                todo.append(declared)
+            else:
+                libraries.append(declared)
         module = sys.modules.get(name)
         for value in vars(module).values() if module is not None else ():
             if isinstance(value, ModuleType) and value.__name__.startswith("opsverify."):

@@ -245,11 +245,13 @@ class OvSession:
     def probe_result(self, spec: ProbeSpec, case: Case) -> Any:
         """Wait for (starting if needed) the probe ``spec`` of ``case``; raise its error."""
         key = self.probe_key(spec, case)
+        self.prepare([key])
         return self.engine.result(key, self._request_for_key(key))
 
     def start_probe(self, spec: ProbeSpec, case: Case) -> concurrent.futures.Future[Any]:
         """Start (or join) the probe ``spec`` of ``case`` without waiting for it."""
         key = self.probe_key(spec, case)
+        self.prepare([key])
         return self.engine.submit(key, self._request_for_key(key))
 
     def item_probe_keys(self, item: pytest.Item) -> list[ProbeKey]:

@@ -127,6 +127,51 @@ def test_collecting_an_http_only_suite_imports_no_heavy_client_library(tmp_path)
     )
 
 
+PROBE_MODULES_REPORT = """
+import json, os, sys
+
+
+def pytest_sessionfinish(session):
+    with open(os.environ["PROBES_REPORT"], "w") as out:
+        json.dump(sorted(name for name in sys.modules if name.startswith("opsverify.probes.")), out)
+"""
+
+
+def test_an_http_only_run_loads_no_other_systems_probe_module(tmp_path):
+    """The facades name their probe modules lazily: a run of HTTP checks imports the HTTP probes and
+    none of the other systems' (each of those is import work at every start, for nothing)."""
+    directory = tmp_path / "reporter"
+    directory.mkdir()
+    (directory / "probes_report.py").write_text(PROBE_MODULES_REPORT)
+    env_file = write_env(tmp_path, {"http": [{"name": "demo", "url": "http://127.0.0.1:9/healthz"}]}, "httponly")
+    report = tmp_path / "probes.json"
+    proc = run_pytest([f"--env-file={env_file}", f"--reports-dir={tmp_path / 'reports'}", "-p", "probes_report",
+                       "checks/test_http.py::test_endpoint_returns_expected_status"],
+                      env={"PYTHONPATH": str(directory), "PROBES_REPORT": str(report)})
+    assert "1 error" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]  # refused: it did probe
+    assert json.loads(report.read_text()) == ["opsverify.probes.http"]
+
+
+def test_the_probe_modules_a_facade_names_load_with_their_libraries_before_the_wave():
+    """Loading a facade imports none of its probe modules; ``load_for`` (what the session runs after
+    collection, before any probe starts) imports them and the client libraries they declare."""
+    script = (
+        "import json, sys\n"
+        "import opsverify.bundled.fixtures.kubernetes\n"
+        "from opsverify.lazy import load_for\n"
+        "before = [n for n in ('opsverify.probes.kubernetes', 'kubernetes.client') if n in sys.modules]\n"
+        "load_for(['opsverify.bundled.fixtures.kubernetes'])\n"
+        "after = [n for n in ('opsverify.probes.kubernetes', 'kubernetes.client') if n in sys.modules]\n"
+        "print(json.dumps([before, after]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    before, after = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert before == []
+    assert after == ["opsverify.probes.kubernetes", "kubernetes.client"]
+
+
 def test_loading_an_http_only_file_builds_no_other_systems_validators(tmp_path):
     """Config models build their validators on first use: a file of HTTP targets alone does not pay
     for the validators of every other system's section at each start-up."""
