@@ -156,7 +156,7 @@ MAX_DEPTH = 64
 
 
 class _Shape(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow")
+    model_config = ConfigDict(strict=True, extra="allow", defer_build=True)  # built when a summary is read
 
 
 class _RecordShape(_Shape):
