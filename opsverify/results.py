@@ -12,9 +12,10 @@ run that completed. ``integrity`` is the seal the gate recomputes (:mod:`opsveri
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -78,17 +79,24 @@ class CheckRecord:
         return cls(**known)
 
 
+_ATOMIC = (str, int, float, bool, type(None))
+
+
 def _copied(value: Any) -> Any:
-    """``value`` with its lists and mappings copied (at every depth) and anything else kept as it is:
-    the same as ``dataclasses.asdict`` for a record's JSON-like fields, at a fraction of its cost
-    (which deep-copies every number and string one call at a time)."""
+    """``value`` copied as ``dataclasses.asdict`` copies a field, at a fraction of its cost for a
+    record's JSON-like data: numbers and strings are kept (asdict deep-copies each one, one call at a
+    time), lists and mappings copied at every depth, anything else deep-copied."""
+    if isinstance(value, _ATOMIC):
+        return value
     if isinstance(value, dict):
         return {key: _copied(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_copied(item) for item in value)
-    if hasattr(value, "__dataclass_fields__") and not isinstance(value, type):
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    if type(value) is tuple:
+        return tuple(_copied(item) for item in value)
+    if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
-    return value
+    return copy.deepcopy(value)
 
 
 @dataclass

@@ -18,7 +18,6 @@ import pytest
 from opsverify.bundled import CHECKS, FACADES, in_source_tree
 
 
-
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     """Register every facade module as its own plugin (by name, without the entry-point search that
     ``pytest_plugins`` makes for each name)."""
