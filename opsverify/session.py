@@ -245,13 +245,15 @@ class OvSession:
     def probe_result(self, spec: ProbeSpec, case: Case) -> Any:
         """Wait for (starting if needed) the probe ``spec`` of ``case``; raise its error."""
         key = self.probe_key(spec, case)
-        self.prepare([key])
+        if not self.engine.is_submitted(key):
+            self.prepare([key])  # a probe the prefetch did not start (it prepared those)
         return self.engine.result(key, self._request_for_key(key))
 
     def start_probe(self, spec: ProbeSpec, case: Case) -> concurrent.futures.Future[Any]:
         """Start (or join) the probe ``spec`` of ``case`` without waiting for it."""
         key = self.probe_key(spec, case)
-        self.prepare([key])
+        if not self.engine.is_submitted(key):
+            self.prepare([key])  # a probe the prefetch did not start (it prepared those)
         return self.engine.submit(key, self._request_for_key(key))
 
     def item_probe_keys(self, item: pytest.Item) -> list[ProbeKey]:
